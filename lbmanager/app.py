@@ -1,0 +1,157 @@
+"""Wiring and lifecycle of `lbmanager run`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from lbmanager.fleet import Fleet
+from lbmanager.follow import TreeFollower
+from lbmanager.keys import Malformed, Target, tree_prefix
+from lbmanager.kinds import Providers
+from lbmanager.providers.aws import AwsClients
+from lbmanager.providers.elb import ElbProvider
+from lbmanager.providers.route53 import Route53Provider
+from lbmanager.ratelimit import RateLimiter
+from lbmanager.reconcile import SyncContext, TargetResult
+from lbmanager.registry import ManagedTargets
+from lbmanager.settings import Settings
+from lbmanager.state import Tree
+from lbmanager.store import Event, KeyValue, Store, parse_endpoints
+from lbmanager.sync import Backoff
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Status:
+    """What the service knows about its own health (served by the status API later)."""
+
+    target_errors: dict[Target, str] = field(default_factory=dict)
+    malformed_reports: int = 0
+
+
+class _Shutdown(Exception):  # noqa: N818 - a signal to end the task group, not a failure
+    pass
+
+
+@contextlib.asynccontextmanager
+async def open_context(settings: Settings, *, apply: bool) -> AsyncIterator[
+        tuple[Store, SyncContext, Providers]]:
+    """The store, an empty sync context and the providers, closed together."""
+    store = Store(parse_endpoints(settings.etcd_endpoints))
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        clients = AwsClients(stack)
+        providers = Providers(
+            elb=ElbProvider(clients),
+            route53=Route53Provider(clients, RateLimiter(settings.route53_rps)),
+        )
+        context = SyncContext(
+            tree=Tree(settings.prefix),
+            managed=ManagedTargets(store, settings.state_prefix, write=apply),
+            policy=settings.policy,
+            route53_ttl=settings.route53_ttl,
+            apply=apply,
+        )
+        yield store, context, providers
+
+
+class Service:
+    """Follows the tree and keeps one worker per sync unit busy."""
+
+    def __init__(self, settings: Settings, backoff: Backoff | None = None) -> None:
+        self.settings = settings
+        self.backoff = backoff or Backoff()
+        self.status = Status()
+        self.ready = asyncio.Event()
+        self.fleet: Fleet | None = None
+        self._context: SyncContext | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        settings = self.settings
+        async with open_context(settings, apply=not settings.dry_run) as (store, context, providers):
+            self._context = context
+            try:
+                async with asyncio.TaskGroup() as group:
+                    self.fleet = Fleet(context, providers, self._report, group.create_task,
+                                       self.backoff)
+                    follower = TreeFollower(store, tree_prefix(settings.prefix),
+                                            tree_prefix(settings.state_prefix),
+                                            self._on_snapshot, self._on_events, self.backoff)
+                    await follower.read()
+                    self.ready.set()
+                    group.create_task(follower.run())
+                    group.create_task(self._resync_forever())
+                    group.create_task(_raise_when_set(stop))
+            except* _Shutdown:
+                log.info("stopped")
+
+    def _on_snapshot(self, revision: int, tree_kvs: list[KeyValue],
+                     state_kvs: list[KeyValue]) -> None:
+        assert self._context is not None and self.fleet is not None  # noqa: S101 - set in run()
+        context = self._context
+        before = set(context.tree.targets()) | set(context.managed)
+        context.tree = Tree(self.settings.prefix)
+        context.tree.revision = revision
+        for kv in tree_kvs:
+            self._put(kv.key, kv.mod_revision)
+        context.managed.load(state_kvs)
+        self.fleet.kick(before | set(context.tree.targets()) | set(context.managed))
+
+    def _on_events(self, events: list[Event]) -> None:
+        assert self._context is not None and self.fleet is not None  # noqa: S101 - set in run()
+        touched: set[Target] = set()
+        for event in events:
+            if event.deleted:
+                touched |= self._context.tree.delete(event.key)
+            else:
+                touched |= self._put(event.key, event.revision)
+            self._context.tree.revision = event.revision
+        self.fleet.kick(touched)
+
+    def _put(self, key: bytes, mod_revision: int) -> set[Target]:
+        assert self._context is not None  # noqa: S101 - set in run()
+        result = self._context.tree.put(key, mod_revision)
+        if isinstance(result, Malformed):
+            self.status.malformed_reports += 1
+            log.warning("malformed key %r ignored: %s", result.key, result.reason)
+            return set()
+        return result
+
+    async def _resync_forever(self) -> None:
+        assert self.fleet is not None  # noqa: S101 - set in run()
+        while True:
+            await asyncio.sleep(self.settings.resync_interval)
+            self.fleet.kick_all()
+
+    def _report(self, worker: str, results: list[TargetResult]) -> None:
+        verb = "would apply" if self.settings.dry_run else "applied"
+        for result in results:
+            for change in result.changes:
+                if result.error is None or self.settings.dry_run:
+                    log.info("%s %s: %s", verb, result.target, change)
+            if result.error is None:
+                self.status.target_errors.pop(result.target, None)
+            else:
+                self.status.target_errors[result.target] = result.error
+                log.error("sync %s: %s", result.target, result.error)
+
+
+async def _raise_when_set(stop: asyncio.Event) -> None:
+    await stop.wait()
+    raise _Shutdown
+
+
+async def serve(settings: Settings) -> None:
+    """`lbmanager run`: the service until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await Service(settings).run(stop)

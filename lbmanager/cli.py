@@ -1,0 +1,122 @@
+"""Argument parsing only: every command's flags, turned into one Settings object."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from lbmanager.logs import setup_logging
+from lbmanager.settings import Settings
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line naming the problem, exit status 2 (SPEC §5)."""
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+_FLAG_HELP = {
+    "etcd_endpoints": "comma-separated etcd URLs (default http://127.0.0.1:2379)",
+    "prefix": "key prefix of the member tree (default /lbManager)",
+    "state_prefix": "key prefix of the managed-target record (default /lbManagerState)",
+    "resync_interval": "seconds between full resyncs that correct drift (default 60)",
+    "route53_ttl": "TTL of the record sets lbmanager writes (default 60)",
+    "route53_rps": "Route53 requests per second for the whole account (default 5)",
+    "policy": "sync: add and remove; upsert-only: never remove (default sync)",
+    "log_level": "debug, info, warning or error (default info)",
+    "log_format": "text or json (default text)",
+    "status_addr": "HOST:PORT of the status API (default 127.0.0.1:9180; reserved)",
+}
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _settings_flags() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    for field, help_text in _FLAG_HELP.items():
+        # SUPPRESS: a flag left out falls back to LBMANAGER_* and then to the default.
+        common.add_argument(_flag(field), dest=field, default=argparse.SUPPRESS, help=help_text)
+    common.add_argument("--dry-run", dest="dry_run", action="store_const", const=True,
+                        default=argparse.SUPPRESS, help="log planned changes, write nothing")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `lbmanager` command line."""
+    common = _settings_flags()
+    parser = _Parser(prog="lbmanager", description="Keep load balancers equal to etcd.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser("run", parents=[common], help="run the sync service")
+    commands.add_parser("plan", parents=[common],
+                        help="print pending changes; exit 0 in sync, 3 pending, 1 on errors")
+    member = commands.add_parser("member", help="add, remove or list member keys")
+    member_commands = member.add_subparsers(dest="member_command", required=True,
+                                            parser_class=_Parser)
+    add = member_commands.add_parser("add", parents=[common], help="put a member key")
+    add.add_argument("key", help="KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)")
+    add.add_argument("--value", default="", help="value to store (default empty)")
+    remove = member_commands.add_parser("rm", parents=[common], help="delete a member key")
+    remove.add_argument("key", help="KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)")
+    listing = member_commands.add_parser("ls", parents=[common], help="list member keys")
+    listing.add_argument("target", nargs="?", default="", help="only keys under this path")
+    forget = commands.add_parser("forget", parents=[common],
+                                 help="drop a target from the managed record; the cloud is untouched")
+    forget.add_argument("target", help="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
+    local = commands.add_parser("local", help="run on a private etcd and AWS emulator (demo)")
+    local.add_argument("--no-demo", action="store_true", help="do not create the demo ELB/zone")
+    return parser
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the given flags over LBMANAGER_* over defaults; bad ones exit 2."""
+    given = {field: getattr(args, field) for field in [*_FLAG_HELP, "dry_run"]
+             if hasattr(args, field)}
+    try:
+        return Settings(**given)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        name = _flag(field) if field else "--prefix/--state-prefix"
+        env = f"LBMANAGER_{field.upper()}" if field else ""
+        where = f"{name} (or {env})" if env else name
+        print(f"lbmanager: error: {where}: {first['msg']}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _run_async(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
+    import uvloop  # noqa: PLC0415 - imported late so --help stays fast
+
+    return uvloop.run(main()) or 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `lbmanager` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "local":
+        from lbmanager.local import run_local  # noqa: PLC0415 - needs the `local` extra
+
+        return run_local(demo=not args.no_demo)
+    settings = load_settings(args)
+    setup_logging(settings.log_level, settings.log_format)
+    from lbmanager import commands  # noqa: PLC0415 - keeps --help and flag errors fast
+
+    handlers: dict[str, Callable[[], Coroutine[Any, Any, int | None]]] = {
+        "run": lambda: commands.run(settings),
+        "plan": lambda: commands.plan(settings),
+        "forget": lambda: commands.forget(settings, args.target),
+        "member": lambda: commands.member(settings, args),
+    }
+    return _run_async(handlers[args.command])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The commands behind the CLI: run, plan, member add|rm|ls, forget."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Hashable
+
+from lbmanager.app import open_context, serve
+from lbmanager.errors import SyncError
+from lbmanager.keys import (
+    KeyError_,
+    Target,
+    format_key,
+    format_target_key,
+    parse_member_path,
+    parse_target_path,
+    tree_prefix,
+)
+from lbmanager.kinds import KINDS, Providers
+from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
+from lbmanager.settings import Settings
+from lbmanager.state import Tree, active_entries
+
+EXIT_USAGE = 2
+EXIT_PENDING = 3
+
+
+async def run(settings: Settings) -> int:
+    """`lbmanager run`."""
+    await serve(settings)
+    return 0
+
+
+async def plan(settings: Settings) -> int:
+    """`lbmanager plan`: print the pending changes per target; 0 in sync, 3 pending, 1 errors."""
+    async with open_context(settings, apply=False) as (store, context, providers):
+        revision, (tree_kvs, state_kvs) = await store.read(
+            [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
+        for kv in tree_kvs:
+            context.tree.put(kv.key, kv.mod_revision)
+        context.managed.load(state_kvs)
+        targets = set(context.tree.targets()) | set(context.managed)
+        units = build_units(targets, context, providers)
+        results = [r for batch in await asyncio.gather(*(_plan_unit(u) for u in units))
+                   for r in batch]
+    _print_plan(sorted(results, key=lambda r: str(r.target)), context.tree)
+    if any(r.changes for r in results):
+        return EXIT_PENDING
+    return 1 if any(r.error for r in results) else 0
+
+
+def build_units(targets: set[Target], context: SyncContext,
+                providers: Providers) -> list[SyncUnit]:
+    """One unit per worker key, holding its targets (the same grouping the service uses)."""
+    units: dict[Hashable, SyncUnit] = {}
+    for target in sorted(targets, key=str):
+        kind = KINDS[target.kind]
+        key = kind.worker_of(target)
+        if key not in units:
+            units[key] = kind.build(target, context, providers)
+        units[key].add(target)
+    return list(units.values())
+
+
+async def _plan_unit(unit: SyncUnit) -> list[TargetResult]:
+    try:
+        return await unit.sync()
+    except SyncError as error:
+        return [TargetResult(t, error=str(error)) for t in unit.targets()]
+
+
+def _print_plan(results: list[TargetResult], tree: Tree) -> None:
+    rows = [("TARGET", "CHANGE")]
+    for result in results:
+        lines = list(result.changes) or ([] if result.error else ["in sync"])
+        if not tree.entries(result.target):
+            lines = [f"{line} (no keys left: emptying)" for line in lines]
+        if result.error:
+            lines.append(f"ERROR {result.error}")
+        rows += [(str(result.target) if i == 0 else "", line) for i, line in enumerate(lines)]
+    width = max(len(target) for target, _ in rows)
+    for target, line in rows:
+        print(f"{target:<{width}}  {line}")
+    if len(rows) == 1:
+        print("(no targets)")
+
+
+async def forget(settings: Settings, path: str) -> int:
+    """`lbmanager forget TARGET`: drop the managed record, leave the cloud alone."""
+    try:
+        target = parse_target_path(_relative(path, settings.prefix))
+    except KeyError_ as error:
+        return _usage(f"target {path!r}: {error}")
+    async with open_context(settings, apply=True) as (store, _, _):
+        found = await store.delete(format_target_key(target, settings.state_prefix))
+    print(f"forgot {target}" if found else f"{target} was not recorded as managed")
+    return 0
+
+
+async def member(settings: Settings, args: argparse.Namespace) -> int:
+    """`lbmanager member add|rm|ls`: validated key writes."""
+    if args.member_command == "ls":
+        return await _member_ls(settings, args.target)
+    try:
+        key = parse_member_path(_relative(args.key, settings.prefix))
+    except KeyError_ as error:
+        return _usage(f"key {args.key!r}: {error}")
+    full = format_key(key, settings.prefix)
+    async with open_context(settings, apply=True) as (store, _, _):
+        if args.member_command == "add":
+            await store.put(full, args.value.encode())
+            print(f"put {full}")
+        elif await store.delete(full):
+            print(f"deleted {full}")
+        else:
+            print(f"{full} was not there")
+    return 0
+
+
+async def _member_ls(settings: Settings, under: str) -> int:
+    async with open_context(settings, apply=False) as (store, context, _):
+        _, (kvs,) = await store.read([tree_prefix(settings.prefix)])
+    tree = context.tree
+    for kv in kvs:
+        tree.put(kv.key, kv.mod_revision)
+    wanted = tree_prefix(settings.prefix) + _relative(under, settings.prefix)
+    for target in sorted(tree.targets(), key=str):
+        entries = tree.entries(target)
+        active = {e.raw_key for e in active_entries(entries)}
+        for entry in sorted(entries, key=lambda e: e.raw_key):
+            if entry.raw_key.startswith(wanted):
+                state = "active" if entry.raw_key in active else "inactive"
+                print(f"{state:<9} {entry.raw_key}")
+    for malformed in sorted(tree.malformed.values(), key=lambda m: m.key):
+        if malformed.key.startswith(wanted):
+            print(f"malformed {malformed.key}  ({malformed.reason})")
+    return 0
+
+
+def _relative(path: str, prefix: str) -> str:
+    """Accept a key relative to the prefix, or a full key under it."""
+    head = tree_prefix(prefix)
+    return path[len(head):] if path.startswith(head) else path.lstrip("/")
+
+
+def _usage(message: str) -> int:
+    print(f"lbmanager: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+

@@ -1,0 +1,13 @@
+"""The two kinds of failure every layer agrees on (SPEC §5)."""
+
+
+class SyncError(Exception):
+    """A failed call to etcd or a cloud API, with a message fit for the log and status."""
+
+
+class TransientError(SyncError):
+    """Worth retrying soon: throttling, 5xx, timeouts, connection errors, etcd unavailable."""
+
+
+class PermanentError(SyncError):
+    """Retrying soon will not help (missing load balancer, access denied, invalid input)."""

@@ -1,0 +1,73 @@
+"""Follow the key tree: one consistent read, then the watch, resumed or re-read (SPEC §4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import stamina
+
+from lbmanager.store import Compacted, Event, KeyValue, Store, StoreUnavailable
+from lbmanager.sync import Backoff
+
+log = logging.getLogger(__name__)
+
+OnSnapshot = Callable[[int, list[KeyValue], list[KeyValue]], None]
+OnEvents = Callable[[list[Event]], None]
+
+
+class TreeFollower:
+    """Hands the tree to ``on_snapshot`` at one revision, then every change to ``on_events``."""
+
+    def __init__(self, store: Store, tree_prefix: str, state_prefix: str,
+                 on_snapshot: OnSnapshot, on_events: OnEvents, backoff: Backoff) -> None:
+        self._store = store
+        self._prefixes = (tree_prefix, state_prefix)
+        self._on_snapshot = on_snapshot
+        self._on_events = on_events
+        self._backoff = backoff
+        self.revision = 0
+
+    async def read(self) -> None:
+        """Read both prefixes at one revision, retrying while etcd is unavailable."""
+        async for attempt in self._retrying():
+            with attempt:
+                revision, (tree, state) = await self._store.read(self._prefixes)
+        log.info("read %d keys at revision %d", len(tree), revision)
+        self.revision = revision
+        self._on_snapshot(revision, tree, state)
+
+    async def run(self) -> None:
+        """Watch from the last revision seen + 1, forever; re-read the tree after compaction."""
+        while True:
+            try:
+                async for attempt in self._retrying():
+                    with attempt:
+                        await self._watch_until_broken()
+            except Compacted as compacted:
+                log.warning("revision %d was compacted (%s); reading the whole tree again",
+                            self.revision + 1, compacted)
+                await self.read()
+
+    async def _watch_until_broken(self) -> None:
+        """Watch until the stream breaks; raise only if it broke before it delivered anything,
+        so the backoff grows across failed reconnects and starts afresh after a good stream."""
+        opened = False
+        try:
+            async for events in self._store.watch(self._prefixes[0], self.revision + 1):
+                opened = True
+                if events:
+                    self._on_events(events)
+                    self.revision = events[-1].revision
+        except StoreUnavailable as error:
+            log.warning("etcd watch lost at revision %d: %s", self.revision, error)
+            await self._store.reconnect()
+            if not opened:
+                raise
+
+    def _retrying(self) -> AsyncIterator[stamina.Attempt]:
+        return stamina.retry_context(
+            on=StoreUnavailable, attempts=None, timeout=None,
+            wait_initial=self._backoff.initial, wait_max=self._backoff.maximum,
+            wait_jitter=self._backoff.initial,
+        ).__aiter__()

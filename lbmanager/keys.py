@@ -1,0 +1,218 @@
+"""Every etcd key layout in one place: parse and format, nothing else (SPEC §1).
+
+A kind is one row of ``LAYOUTS``; adding a kind means adding a row, not a branch.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MemberClass(StrEnum):
+    """How a key competes with the other keys of its target (SPEC §2)."""
+
+    SINGLE = "single"
+    MULTIPLE = "multiple"
+
+
+class KeyError_(ValueError):  # noqa: N801 - trailing underscore: builtins.KeyError means a dict miss
+    """A key segment broke its rule; the message is the reason shown to operators."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing kept in sync: an ELB, a Route53 name (zone + fqdn), ..."""
+
+    kind: str
+    region: str
+    name: str
+    fqdn: str = ""
+
+    def path(self) -> str:
+        """The target as a relative key path, e.g. ``elb/us-east-1/web``."""
+        return "/".join(s for s in (self.kind, self.region, self.name, self.fqdn) if s)
+
+    def __str__(self) -> str:
+        return self.path()
+
+
+@dataclass(frozen=True, slots=True)
+class MemberKey:
+    """A valid member key, with its segments in canonical form."""
+
+    kind: str
+    region: str
+    name: str
+    fqdn: str
+    member_class: MemberClass
+    member: str
+
+    @property
+    def target(self) -> Target:
+        """The target this key belongs to (for Route53 the region only picks the endpoint)."""
+        region = LAYOUTS[self.kind].target_region(self.region)
+        return Target(self.kind, region, self.name, self.fqdn)
+
+    def path(self) -> str:
+        """The key relative to the prefix."""
+        head = [self.kind, self.region, self.name] + ([self.fqdn] if self.fqdn else [])
+        return "/".join([*head, self.member_class.value, self.member])
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A key that fits no row of SPEC §1; ``reason`` says why."""
+
+    key: str
+    reason: str
+
+
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
+_LB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
+_ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
+_INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def _checked(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise KeyError_(f"bad {what} {value!r}")
+        return value
+
+    return check
+
+
+def canonical_ip(value: str) -> str:
+    """The canonical text of an IPv4 or IPv6 address; leading zeros and zone ids are refused."""
+    if "%" in value:
+        raise KeyError_(f"bad IP address {value!r}: zone ids are not allowed")
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise KeyError_(f"bad IP address {value!r}") from None
+
+
+def canonical_fqdn(value: str) -> str:
+    """Lower case with a trailing dot; an optional leading ``*`` label."""
+    name = value.lower()
+    name = name if name.endswith(".") else name + "."
+    labels = name[:-1].split(".")
+    if len(name) > 254 or not labels[0]:
+        raise KeyError_(f"bad FQDN {value!r}")
+    for position, label in enumerate(labels):
+        wildcard = position == 0 and label == "*"
+        if not wildcard and not _DNS_LABEL.fullmatch(label):
+            raise KeyError_(f"bad FQDN {value!r}: label {label!r}")
+    return name
+
+
+def route53_api_region(region: str) -> str:
+    """Route53 is global per partition: the key's region only chooses the partition's endpoint."""
+    if region.startswith("cn-"):
+        return "cn-northwest-1"
+    if region.startswith("us-gov-"):
+        return "us-gov-west-1"
+    return "us-east-1"
+
+
+def _same(region: str) -> str:
+    return region
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """The row of SPEC §1 for one kind."""
+
+    check_name: Callable[[str], str]
+    check_member: Callable[[str], str]
+    target_region: Callable[[str], str]
+    has_fqdn: bool = False
+
+
+LAYOUTS: dict[str, Layout] = {
+    "elb": Layout(
+        check_name=_checked(_LB_NAME, "load balancer name"),
+        check_member=_checked(_INSTANCE_ID, "instance id"),
+        target_region=_same,
+    ),
+    "route53": Layout(
+        check_name=_checked(_ZONE_ID, "hosted zone id"),
+        check_member=canonical_ip,
+        target_region=route53_api_region,
+        has_fqdn=True,
+    ),
+}
+
+
+def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
+    """Validate kind/region/name[/fqdn] at the head of ``segments``; return them and the rest."""
+    if not segments or not segments[0]:
+        raise KeyError_("missing kind")
+    kind = segments[0]
+    layout = LAYOUTS.get(kind)
+    if layout is None:
+        raise KeyError_(f"unknown kind {kind!r} (known: {', '.join(sorted(LAYOUTS))})")
+    width = 4 if layout.has_fqdn else 3
+    if len(segments) < width:
+        raise KeyError_(f"too few segments for kind {kind!r}")
+    region = _checked(_REGION, "region")(segments[1])
+    name = layout.check_name(segments[2])
+    fqdn = canonical_fqdn(segments[3]) if layout.has_fqdn else ""
+    return kind, region, name, fqdn, segments[width:]
+
+
+def parse_member_path(path: str) -> MemberKey:
+    """Parse ``kind/region/name[/fqdn]/class/member``; raise KeyError_ naming the reason."""
+    kind, region, name, fqdn, rest = _split_target(path.split("/"))
+    if len(rest) != 2:
+        raise KeyError_(f"expected class and member after the target, got {len(rest)} segments")
+    try:
+        member_class = MemberClass(rest[0])
+    except ValueError:
+        raise KeyError_(f"bad class {rest[0]!r} (single or multiple)") from None
+    member = LAYOUTS[kind].check_member(rest[1])
+    return MemberKey(kind, region, name, fqdn, member_class, member)
+
+
+def parse_target_path(path: str) -> Target:
+    """Parse ``kind/region/name[/fqdn]`` (the form `forget` and the state record use)."""
+    kind, region, name, fqdn, rest = _split_target(path.split("/"))
+    if rest:
+        raise KeyError_(f"unexpected segments after the target: {'/'.join(rest)!r}")
+    return Target(kind, LAYOUTS[kind].target_region(region), name, fqdn)
+
+
+def parse_key(key: str | bytes, prefix: str) -> MemberKey | Malformed:
+    """Parse a full etcd key under ``prefix``; never raises."""
+    if isinstance(key, bytes):
+        try:
+            key = key.decode("utf-8")
+        except UnicodeDecodeError:
+            return Malformed(key.decode("utf-8", "backslashreplace"), "key is not UTF-8")
+    head = prefix.rstrip("/") + "/"
+    if not key.startswith(head):
+        return Malformed(key, f"key is not under {head!r}")
+    try:
+        return parse_member_path(key[len(head) :])
+    except KeyError_ as error:
+        return Malformed(key, str(error))
+
+
+def format_key(member_key: MemberKey, prefix: str) -> str:
+    """The full etcd key of ``member_key`` under ``prefix``."""
+    return f"{prefix.rstrip('/')}/{member_key.path()}"
+
+
+def format_target_key(target: Target, prefix: str) -> str:
+    """The key recording ``target`` under the state prefix."""
+    return f"{prefix.rstrip('/')}/{target.path()}"
+
+
+def tree_prefix(prefix: str) -> str:
+    """The range to read and watch: with the slash, so /lbManager does not match /lbManagerState."""
+    return prefix.rstrip("/") + "/"

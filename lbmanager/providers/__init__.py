@@ -1,0 +1,1 @@
+"""One module per cloud API, each behind a small class naming only the calls lbmanager uses."""

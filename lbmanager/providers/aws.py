@@ -1,0 +1,38 @@
+"""AWS clients, one per (service, region), opened lazily and closed with the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+# Retries live in one place, the worker's stamina loop (docs/design.md), so botocore makes one
+# attempt per call; short timeouts turn a hung endpoint into a retryable error quickly.
+_CONFIG = AioConfig(
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    connect_timeout=5,
+    read_timeout=15,
+    max_pool_connections=64,
+)
+
+
+class AwsClients:
+    """Opens aiobotocore clients on first use; credentials and endpoints from the AWS chain."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack) -> None:
+        self._stack = stack
+        self._session = get_session()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, service: str, region: str) -> Any:
+        """The client for ``service`` in ``region`` (typed Any: aiobotocore builds it at run time)."""
+        key = (service, region)
+        async with self._lock:
+            if key not in self._clients:
+                creator = self._session.create_client(service, region_name=region, config=_CONFIG)
+                self._clients[key] = await self._stack.enter_async_context(creator)
+            return self._clients[key]

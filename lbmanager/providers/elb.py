@@ -1,0 +1,112 @@
+"""Classic ELB: read registered instances (batched) and register/deregister (one call each)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from lbmanager.providers.aws import AwsClients
+from lbmanager.errors import PermanentError, SyncError
+from lbmanager.providers.errors import calling
+
+# DescribeLoadBalancers takes at most 20 names per call.
+DESCRIBE_BATCH = 20
+
+
+class ElbProvider:
+    """The four classic ELB calls lbmanager uses."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._pending: dict[tuple[str, str], list[asyncio.Future[frozenset[str]]]] = {}
+        self._flush_scheduled: set[str] = set()
+
+    async def instances(self, region: str, name: str) -> frozenset[str]:
+        """Registered instances of one ELB; requests made in the same loop turn share calls."""
+        future: asyncio.Future[frozenset[str]] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault((region, name), []).append(future)
+        if region not in self._flush_scheduled:
+            self._flush_scheduled.add(region)
+            asyncio.get_running_loop().call_soon(self._start_flush, region)
+        return await future
+
+    def _start_flush(self, region: str) -> None:
+        self._flush_scheduled.discard(region)
+        wanted = {key: futures for key, futures in self._pending.items() if key[0] == region}
+        for key in wanted:
+            del self._pending[key]
+        names = sorted(name for _, name in wanted)
+        for start in range(0, len(names), DESCRIBE_BATCH):
+            chunk = names[start : start + DESCRIBE_BATCH]
+            futures = {name: wanted[(region, name)] for name in chunk}
+            task = asyncio.get_running_loop().create_task(self._resolve(region, futures))
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+
+    async def _resolve(
+        self, region: str, futures: dict[str, list[asyncio.Future[frozenset[str]]]]
+    ) -> None:
+        found: dict[str, frozenset[str] | Exception]
+        try:
+            found = dict(await self._describe_chunk(region, list(futures)))
+        except Exception as error:  # noqa: BLE001 - every waiter must hear of it, or it stalls
+            found = dict.fromkeys(futures, error)
+        for name, waiters in futures.items():
+            result = found[name]
+            for future in waiters:
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def _describe_chunk(
+        self, region: str, names: list[str]
+    ) -> dict[str, frozenset[str] | SyncError]:
+        try:
+            return dict(await self._describe(region, names))
+        except PermanentError:
+            if len(names) == 1:
+                raise
+        # One missing ELB fails the whole call: ask one by one to pin the error on it alone.
+        results: dict[str, frozenset[str] | SyncError] = {}
+        for name in names:
+            try:
+                results.update(await self._describe(region, [name]))
+            except SyncError as error:
+                results[name] = error
+        return results
+
+    async def _describe(self, region: str, names: list[str]) -> dict[str, frozenset[str]]:
+        client = await self._clients.get("elb", region)
+        with calling(f"DescribeLoadBalancers {region}"):
+            response = await client.describe_load_balancers(LoadBalancerNames=names)
+        return {
+            lb["LoadBalancerName"]: frozenset(i["InstanceId"] for i in lb.get("Instances", []))
+            for lb in response["LoadBalancerDescriptions"]
+        }
+
+    async def register(self, region: str, name: str, instance_ids: Iterable[str]) -> None:
+        """One RegisterInstancesWithLoadBalancer call for all of ``instance_ids``."""
+        client = await self._clients.get("elb", region)
+        with calling(f"RegisterInstancesWithLoadBalancer {name}"):
+            await client.register_instances_with_load_balancer(
+                LoadBalancerName=name, Instances=_instances(instance_ids)
+            )
+
+    async def deregister(self, region: str, name: str, instance_ids: Iterable[str]) -> None:
+        """One DeregisterInstancesFromLoadBalancer call for all of ``instance_ids``."""
+        client = await self._clients.get("elb", region)
+        with calling(f"DeregisterInstancesFromLoadBalancer {name}"):
+            await client.deregister_instances_from_load_balancer(
+                LoadBalancerName=name, Instances=_instances(instance_ids)
+            )
+
+
+def _instances(instance_ids: Iterable[str]) -> list[dict[str, str]]:
+    return [{"InstanceId": i} for i in sorted(instance_ids)]
+
+
+# Strong references to in-flight describe tasks, so the loop does not collect them mid-call.
+_BACKGROUND: set[asyncio.Task[None]] = set()

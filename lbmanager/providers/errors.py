@@ -1,0 +1,61 @@
+"""Transient vs permanent errors, classified once for every provider (SPEC §5)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+import aiohttp
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from lbmanager.errors import PermanentError, SyncError, TransientError
+
+_THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
+    "PriorRequestNotComplete", "TooManyRequestsException", "RequestThrottled",
+    "SlowDown", "ServiceUnavailable", "InternalFailure", "InternalError",
+})
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a ClientError ('' if absent)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def classify(error: BaseException, what: str) -> SyncError:
+    """Turn an exception from a cloud call into a Transient or Permanent error naming the call."""
+    if isinstance(error, ClientError):
+        code = error_code(error)
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = error.response.get("Error", {}).get("Message", "")
+        text = f"{what}: {code or status}: {message}".rstrip(": ")
+        if code in _THROTTLING_CODES or status >= 500 or status == 429:
+            return TransientError(text)
+        return PermanentError(text)
+    if isinstance(
+        error,
+        BotoConnectionError | HTTPClientError | ReadTimeoutError | aiohttp.ClientError
+        | asyncio.TimeoutError | OSError,
+    ):
+        return TransientError(f"{what}: {type(error).__name__}: {error}")
+    return PermanentError(f"{what}: {type(error).__name__}: {error}")
+
+
+@contextlib.contextmanager
+def calling(what: str) -> Iterator[None]:
+    """Re-raise what a cloud call raises as a Transient or Permanent error naming ``what``."""
+    try:
+        yield
+    except SyncError:
+        raise
+    except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as error:
+        raise classify(error, what) from error

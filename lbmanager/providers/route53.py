@@ -1,0 +1,84 @@
+"""Route53: the zone's name, its record sets and batched changes, all under one rate limit."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lbmanager.providers.aws import AwsClients
+from lbmanager.providers.errors import calling
+from lbmanager.ratelimit import RateLimiter
+from lbmanager.records import RecordChange, RecordSet
+
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
+
+
+def decode_name(name: str) -> str:
+    """Route53 sends some characters as octal escapes (``*`` as ``\\052``); lower case them too."""
+    return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), name).lower()
+
+
+class Route53Provider:
+    """The three Route53 calls lbmanager uses."""
+
+    def __init__(self, clients: AwsClients, limiter: RateLimiter) -> None:
+        self._clients = clients
+        self._limiter = limiter
+
+    async def _client(self, region: str) -> Any:
+        await self._limiter.acquire()
+        return await self._clients.get("route53", region)
+
+    async def zone_name(self, region: str, zone_id: str) -> str:
+        """The zone's domain name, lower case with a trailing dot."""
+        client = await self._client(region)
+        with calling(f"GetHostedZone {zone_id}"):
+            response = await client.get_hosted_zone(Id=zone_id)
+        return decode_name(response["HostedZone"]["Name"])
+
+    async def record_sets(self, region: str, zone_id: str) -> list[RecordSet]:
+        """Every record set of the zone (paged)."""
+        found: list[RecordSet] = []
+        start: dict[str, str] = {}
+        while True:
+            client = await self._client(region)
+            with calling(f"ListResourceRecordSets {zone_id}"):
+                page = await client.list_resource_record_sets(HostedZoneId=zone_id, **start)
+            found.extend(_record_set(rs) for rs in page["ResourceRecordSets"])
+            if not page.get("IsTruncated"):
+                return found
+            start = {"StartRecordName": page["NextRecordName"],
+                     "StartRecordType": page["NextRecordType"]}
+            if "NextRecordIdentifier" in page:
+                start["StartRecordIdentifier"] = page["NextRecordIdentifier"]
+
+    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> None:
+        """One ChangeResourceRecordSets call (the caller keeps it within the API limits)."""
+        client = await self._client(region)
+        batch = {"Changes": [_change(c) for c in changes]}
+        with calling(f"ChangeResourceRecordSets {zone_id}"):
+            await client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=batch)
+
+
+def _record_set(raw: dict[str, Any]) -> RecordSet:
+    return RecordSet(
+        name=decode_name(raw["Name"]),
+        type=raw["Type"],
+        ttl=raw.get("TTL"),
+        values=frozenset(r["Value"] for r in raw.get("ResourceRecords", [])),
+        set_identifier=raw.get("SetIdentifier"),
+        alias="AliasTarget" in raw,
+    )
+
+
+def _change(change: RecordChange) -> dict[str, Any]:
+    record_set = change.record_set
+    return {
+        "Action": change.action.value,
+        "ResourceRecordSet": {
+            "Name": record_set.name,
+            "Type": record_set.type,
+            "TTL": record_set.ttl,
+            "ResourceRecords": [{"Value": v} for v in sorted(record_set.values)],
+        },
+    }

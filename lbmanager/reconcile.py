@@ -1,0 +1,48 @@
+"""What every kind's sync unit shares: its context, its result, its interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from lbmanager.keys import Target
+from lbmanager.plan import Policy
+from lbmanager.registry import ManagedTargets
+from lbmanager.state import Tree
+
+
+@dataclass(frozen=True, slots=True)
+class TargetResult:
+    """What one sync planned (and, unless dry, did) for one target, or why it could not."""
+
+    target: Target
+    changes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class SyncContext:
+    """The desired state and the rules every unit syncs by."""
+
+    tree: Tree
+    managed: ManagedTargets
+    policy: Policy = Policy.SYNC
+    route53_ttl: int = 60
+    apply: bool = True
+
+    def wanted(self, target: Target) -> bool:
+        """True while the target has keys or is still recorded as managed."""
+        return bool(self.tree.entries(target)) or target in self.managed
+
+
+class SyncUnit(Protocol):
+    """One serialized worker's job: an ELB, or a Route53 hosted zone."""
+
+    def add(self, target: Target) -> None:
+        """Make ``target`` part of this unit."""
+
+    def targets(self) -> list[Target]:
+        """The targets this unit syncs (for reporting a failure of the whole unit)."""
+
+    async def sync(self) -> list[TargetResult]:
+        """Read the cloud, plan, and (when the context applies) write; one linear pass."""

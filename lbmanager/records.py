@@ -1,0 +1,141 @@
+"""Route53 planning (pure): record sets at managed names, and packing changes into API calls."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from lbmanager.plan import Policy
+
+# ChangeResourceRecordSets limits: 1000 ResourceRecord elements and 32,000 characters of values
+# per call, where an UPSERT counts twice (AWS Route53 quotas).
+MAX_RECORDS_PER_CALL = 1000
+MAX_CHARS_PER_CALL = 32_000
+
+
+class Action(StrEnum):
+    """A Route53 change action."""
+
+    CREATE = "CREATE"
+    UPSERT = "UPSERT"
+    DELETE = "DELETE"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSet:
+    """A record set as Route53 holds it; only simple ones (no identifier, no alias) are ours."""
+
+    name: str
+    type: str
+    ttl: int | None
+    values: frozenset[str]
+    set_identifier: str | None = None
+    alias: bool = False
+
+    @property
+    def simple(self) -> bool:
+        """True for a plain record set without routing policy or alias target."""
+        return self.set_identifier is None and not self.alias
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """One change in a ChangeResourceRecordSets batch."""
+
+    action: Action
+    record_set: RecordSet
+
+    @property
+    def weight(self) -> tuple[int, int]:
+        """(records, characters) this change counts against a call's limits."""
+        factor = 2 if self.action is Action.UPSERT else 1
+        records = len(self.record_set.values)
+        chars = sum(len(v) for v in self.record_set.values)
+        return records * factor, chars * factor
+
+    def describe(self) -> str:
+        """A readable line for logs and `lbmanager plan`."""
+        values = ",".join(sorted(self.record_set.values))
+        return f"{self.action.value} {self.record_set.type} {values}"
+
+
+@dataclass(frozen=True, slots=True)
+class NamePlan:
+    """What to change at one managed name, and what we must leave alone there."""
+
+    fqdn: str
+    changes: tuple[RecordChange, ...]
+    conflicts: tuple[str, ...]
+
+
+FAMILIES = {"A": 4, "AAAA": 6}
+
+
+def split_families(members: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Active IPs by record type: IPv4 to A, IPv6 to AAAA."""
+    ips = [ipaddress.ip_address(m) for m in members]
+    return {
+        rtype: frozenset(str(ip) for ip in ips if ip.version == version)
+        for rtype, version in FAMILIES.items()
+    }
+
+
+def plan_name(
+    fqdn: str,
+    desired_ips: frozenset[str],
+    current: Iterable[RecordSet],
+    ttl: int,
+    policy: Policy,
+) -> NamePlan:
+    """Plan the A and AAAA record sets at ``fqdn`` from the record sets found there."""
+    at_name = [rs for rs in current if rs.name == fqdn]
+    conflicts: list[str] = []
+    if any(rs.type == "CNAME" for rs in at_name):
+        conflicts.append("a CNAME record set exists at this name")
+        return NamePlan(fqdn, (), tuple(conflicts))
+    changes: list[RecordChange] = []
+    for rtype, wanted in split_families(desired_ips).items():
+        of_type = [rs for rs in at_name if rs.type == rtype]
+        if any(not rs.simple for rs in of_type):
+            conflicts.append(f"a {rtype} record set with a routing policy or alias exists")
+            continue
+        change = _plan_family(fqdn, rtype, wanted, of_type[0] if of_type else None, ttl, policy)
+        if change is not None:
+            changes.append(change)
+    return NamePlan(fqdn, tuple(changes), tuple(conflicts))
+
+
+def _plan_family(
+    fqdn: str, rtype: str, wanted: frozenset[str], existing: RecordSet | None, ttl: int,
+    policy: Policy,
+) -> RecordChange | None:
+    if policy is Policy.UPSERT_ONLY and existing is not None:
+        wanted = wanted | existing.values
+    if not wanted:
+        if existing is None or policy is Policy.UPSERT_ONLY:
+            return None
+        return RecordChange(Action.DELETE, existing)
+    desired = RecordSet(fqdn, rtype, ttl, wanted)
+    if existing is None:
+        return RecordChange(Action.CREATE, desired)
+    if existing.values == wanted and existing.ttl == ttl:
+        return None
+    return RecordChange(Action.UPSERT, desired)
+
+
+def batch_changes(changes: Iterable[RecordChange]) -> list[list[RecordChange]]:
+    """Pack changes into as few calls as the per-call limits allow (greedy, in order)."""
+    batches: list[list[RecordChange]] = []
+    records = chars = 0
+    for change in changes:
+        weight_records, weight_chars = change.weight
+        full = records + weight_records > MAX_RECORDS_PER_CALL
+        if not batches or full or chars + weight_chars > MAX_CHARS_PER_CALL:
+            batches.append([])
+            records = chars = 0
+        batches[-1].append(change)
+        records += weight_records
+        chars += weight_chars
+    return batches

@@ -1,0 +1,83 @@
+"""The key tree at a revision, events applied to it, and the active members of a target (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from lbmanager.keys import Malformed, MemberClass, MemberKey, Target, parse_key
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A valid key as stored in etcd: what it says and when it was last set."""
+
+    raw_key: str
+    key: MemberKey
+    mod_revision: int
+
+
+def active_entries(entries: Iterable[Entry]) -> list[Entry]:
+    """SPEC §2: the newest `single` key alone if there is one, else every `multiple` key."""
+    entries = list(entries)
+    singles = [e for e in entries if e.key.member_class is MemberClass.SINGLE]
+    if singles:
+        return [max(singles, key=lambda e: e.mod_revision)]
+    return entries
+
+
+def active_members(entries: Iterable[Entry]) -> frozenset[str]:
+    """The member values of the active entries."""
+    return frozenset(e.key.member for e in active_entries(entries))
+
+
+class Tree:
+    """Valid keys grouped by target, plus the malformed ones with their reasons.
+
+    Applying an event returns the targets it touched, so the caller kicks only their workers.
+    """
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.revision = 0
+        self._by_target: dict[Target, dict[str, Entry]] = {}
+        self._target_of: dict[str, Target] = {}
+        self.malformed: dict[str, Malformed] = {}
+
+    def put(self, raw_key: str | bytes, mod_revision: int) -> set[Target] | Malformed:
+        """Set a key; a malformed key is recorded and returned instead of the touched targets."""
+        parsed = parse_key(raw_key, self.prefix)
+        touched = self.delete(parsed.key if isinstance(parsed, Malformed) else raw_key)
+        if isinstance(parsed, Malformed):
+            self.malformed[parsed.key] = parsed
+            return parsed
+        key = raw_key if isinstance(raw_key, str) else raw_key.decode()
+        target = parsed.target
+        self._by_target.setdefault(target, {})[key] = Entry(key, parsed, mod_revision)
+        self._target_of[key] = target
+        return touched | {target}
+
+    def delete(self, raw_key: str | bytes) -> set[Target]:
+        """Remove a key (valid or malformed); return the target it belonged to, if any."""
+        key = raw_key if isinstance(raw_key, str) else raw_key.decode("utf-8", "backslashreplace")
+        self.malformed.pop(key, None)
+        target = self._target_of.pop(key, None)
+        if target is None:
+            return set()
+        entries = self._by_target[target]
+        del entries[key]
+        if not entries:
+            del self._by_target[target]
+        return {target}
+
+    def targets(self) -> Iterator[Target]:
+        """Every target with at least one valid key."""
+        return iter(self._by_target)
+
+    def entries(self, target: Target) -> list[Entry]:
+        """The valid keys of ``target`` (empty when it has none)."""
+        return list(self._by_target.get(target, {}).values())
+
+    def active_members(self, target: Target) -> frozenset[str]:
+        """What the cloud should hold for ``target`` (empty when it has no key)."""
+        return active_members(self._by_target.get(target, {}).values())

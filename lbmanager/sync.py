@@ -1,0 +1,74 @@
+"""The serialized, coalescing worker that runs one sync unit (SPEC §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import stamina
+
+from lbmanager.errors import PermanentError, TransientError
+from lbmanager.reconcile import SyncUnit, TargetResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped, jittered exponential backoff between retries of a transient failure."""
+
+    initial: float = 0.2
+    maximum: float = 10.0
+
+
+class Worker:
+    """Runs its unit's sync whenever kicked; kicks during a sync cause exactly one more sync."""
+
+    def __init__(
+        self,
+        name: str,
+        unit: SyncUnit,
+        report: Callable[[str, list[TargetResult]], None],
+        backoff: Backoff,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self._report = report
+        self._backoff = backoff
+        self._dirty = asyncio.Event()
+        self.syncs = 0
+
+    def kick(self) -> None:
+        """Mark dirty; synchronous and idempotent."""
+        self._dirty.set()
+
+    async def run(self) -> None:
+        """Wait for a kick, then sync until it succeeds or fails permanently; forever."""
+        while True:
+            await self._dirty.wait()
+            self._report(self.name, await self._sync_until_settled())
+
+    async def _sync_until_settled(self) -> list[TargetResult]:
+        # Every attempt starts from the newest state: clearing dirty first means a kick that
+        # lands mid-sync is never lost, and many kicks collapse into one follow-up sync.
+        async for attempt in stamina.retry_context(
+            on=TransientError,
+            attempts=None,
+            timeout=None,
+            wait_initial=self._backoff.initial,
+            wait_max=self._backoff.maximum,
+            wait_jitter=self._backoff.initial,
+        ):
+            with attempt:
+                self._dirty.clear()
+                self.syncs += 1
+                try:
+                    return await self.unit.sync()
+                except TransientError as error:
+                    log.warning("sync %s: transient error, retrying: %s", self.name, error)
+                    raise
+                except PermanentError as error:
+                    return [TargetResult(t, error=str(error)) for t in self.unit.targets()]
+        raise AssertionError("unreachable: retries are unbounded")  # pragma: no cover

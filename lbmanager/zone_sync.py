@@ -1,0 +1,105 @@
+"""The sync unit of a Route53 hosted zone: every managed name of the zone in one pass."""
+
+from __future__ import annotations
+
+from lbmanager.errors import PermanentError
+from lbmanager.keys import Target
+from lbmanager.providers.route53 import Route53Provider
+from lbmanager.reconcile import SyncContext, TargetResult
+from lbmanager.records import NamePlan, RecordChange, batch_changes, plan_name
+
+
+class ZoneUnit:
+    """Keeps the A/AAAA record sets of a zone's managed names equal to their active members."""
+
+    def __init__(self, region: str, zone_id: str, context: SyncContext,
+                 provider: Route53Provider) -> None:
+        self._region = region
+        self._zone_id = zone_id
+        self._context = context
+        self._provider = provider
+        self._targets: set[Target] = set()
+        self._zone_name: str | None = None
+
+    def add(self, target: Target) -> None:
+        """Count ``target`` (a name in this zone) among the ones this unit syncs."""
+        self._targets.add(target)
+
+    def targets(self) -> list[Target]:
+        """The zone's names seen so far."""
+        return sorted(self._targets, key=str)
+
+    async def sync(self) -> list[TargetResult]:
+        """List the zone once, plan every managed name, send all changes in few calls."""
+        targets = await self._wanted_targets()
+        if not targets:
+            return []
+        if self._zone_name is None:
+            self._zone_name = await self._provider.zone_name(self._region, self._zone_id)
+        current = await self._provider.record_sets(self._region, self._zone_id)
+        results: dict[Target, TargetResult] = {}
+        plans: dict[Target, NamePlan] = {}
+        for target in sorted(targets, key=str):
+            if not _inside(target.fqdn, self._zone_name):
+                results[target] = TargetResult(
+                    target, error=f"{target.fqdn} is outside zone {self._zone_name}")
+                continue
+            desired = self._context.tree.active_members(target)
+            plan = plan_name(target.fqdn, desired, current, self._context.route53_ttl,
+                             self._context.policy)
+            plans[target] = plan
+            conflict = "; ".join(plan.conflicts) if plan.conflicts else None
+            results[target] = TargetResult(
+                target, tuple(c.describe() for c in plan.changes), conflict)
+        if self._context.apply:
+            errors = await self._apply(plans)
+            for target, error in errors.items():
+                results[target] = TargetResult(target, results[target].changes, error)
+        return list(results.values())
+
+    async def _wanted_targets(self) -> list[Target]:
+        context = self._context
+        self._targets = {t for t in self._targets if context.wanted(t)}
+        wanted = []
+        for target in self._targets:
+            keyless = not context.tree.entries(target)
+            if keyless and context.apply and not await context.managed.still_recorded(target):
+                continue
+            wanted.append(target)
+        return wanted
+
+    async def _apply(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
+        """Write all changes; return the permanent errors by target."""
+        for target in plans:
+            if self._context.tree.entries(target):
+                await self._context.managed.remember(target)
+        owner = {id(c): t for t, plan in plans.items() for c in plan.changes}
+        changes = [c for plan in plans.values() for c in plan.changes]
+        errors: dict[Target, str] = {}
+        for batch in batch_changes(changes):
+            errors.update(await self._send(batch, owner))
+        for target in plans:
+            if not self._context.tree.entries(target) and target not in errors:
+                await self._context.managed.forget(target)
+        return errors
+
+    async def _send(self, batch: list[RecordChange], owner: dict[int, Target]) -> dict[Target, str]:
+        """Send one batch; if Route53 rejects it, resend per name to pin the error on its owner."""
+        try:
+            await self._provider.change(self._region, self._zone_id, batch)
+        except PermanentError as error:
+            by_target: dict[Target, list[RecordChange]] = {}
+            for change in batch:
+                by_target.setdefault(owner[id(change)], []).append(change)
+            if len(by_target) == 1:
+                return {next(iter(by_target)): str(error)}
+            errors: dict[Target, str] = {}
+            for target, changes in by_target.items():
+                errors.update(await self._send(changes, owner))
+            return errors
+        return {}
+
+
+def _inside(fqdn: str, zone_name: str) -> bool:
+    """True when ``fqdn`` is the zone's apex or a name below it."""
+    return fqdn == zone_name or fqdn.endswith("." + zone_name)
