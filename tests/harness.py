@@ -1,0 +1,98 @@
+"""Test helpers: the service run in-process, a boto3 view of the cloud, and awaited conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import boto3
+
+from lbmanager.app import Service
+from lbmanager.settings import Settings
+from lbmanager.sync import Backoff
+
+T = TypeVar("T")
+
+FAST_BACKOFF = Backoff(initial=0.02, maximum=0.5)
+
+
+async def wait_for(
+    condition: Callable[[], T | Awaitable[T]], timeout: float = 15.0, what: str = "condition"
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running_service(settings: Settings, backoff: Backoff = FAST_BACKOFF
+                          ) -> AsyncIterator[Service]:
+    """Run `lbmanager run` in this event loop until the block ends; ready on entry."""
+    service = Service(settings, backoff)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    ready = asyncio.create_task(service.ready.wait())
+    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+class Cloud:
+    """The moto cloud as a test sees it, through plain boto3."""
+
+    def __init__(self, region: str = "us-east-1") -> None:
+        self.region = region
+        self.ec2: Any = boto3.client("ec2", region_name=region)
+        self.elb: Any = boto3.client("elb", region_name=region)
+        self.route53: Any = boto3.client("route53", region_name=region)
+
+    def run_instances(self, count: int) -> list[str]:
+        """Start ``count`` instances; return their ids."""
+        image = self.ec2.describe_images()["Images"][0]["ImageId"]
+        found = self.ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count)
+        return [i["InstanceId"] for i in found["Instances"]]
+
+    def create_elb(self, name: str) -> None:
+        """Create a classic ELB."""
+        self.elb.create_load_balancer(
+            LoadBalancerName=name,
+            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+            AvailabilityZones=[f"{self.region}a"],
+        )
+
+    def elb_instances(self, name: str) -> set[str]:
+        """Instances registered with ELB ``name``."""
+        found = self.elb.describe_load_balancers(LoadBalancerNames=[name])
+        return {i["InstanceId"] for i in found["LoadBalancerDescriptions"][0]["Instances"]}
+
+    def create_zone(self, name: str) -> str:
+        """Create a public hosted zone; return its id (without /hostedzone/)."""
+        zone = self.route53.create_hosted_zone(Name=name, CallerReference=name + str(time.time()))
+        return str(zone["HostedZone"]["Id"]).rsplit("/", 1)[-1]
+
+    def records(self, zone_id: str) -> dict[tuple[str, str], set[str]]:
+        """A/AAAA record values by (name, type)."""
+        found = self.route53.list_resource_record_sets(HostedZoneId=zone_id)
+        return {
+            (rs["Name"], rs["Type"]): {r["Value"] for r in rs.get("ResourceRecords", [])}
+            for rs in found["ResourceRecordSets"]
+            if rs["Type"] in ("A", "AAAA")
+        }

@@ -1,0 +1,168 @@
+"""Self-tests of the test harness: real etcd, moto, and the two fault proxies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+import aetcd
+import boto3
+import botocore.exceptions
+import pytest
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from servers import (
+    DelayFault,
+    EtcdServer,
+    FaultProxy,
+    MotoServer,
+    ResetFault,
+    StatusFault,
+    TcpProxy,
+    throttling,
+)
+
+T = TypeVar("T")
+NO_RETRY = {"max_attempts": 1, "mode": "standard"}
+
+
+async def eventually(attempt: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T:
+    """Retry `attempt` until it stops raising, within `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                return await attempt()
+            except Exception:  # noqa: BLE001 - any failure means "not yet"
+                await asyncio.sleep(0.05)
+
+
+def aws_client(service: str, endpoint: str, **config: Any) -> AbstractAsyncContextManager[Any]:
+    """An aiobotocore client for `service` at `endpoint`, without retries unless asked."""
+    return get_session().create_client(
+        service, endpoint_url=endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=AioConfig(**{"retries": NO_RETRY, **config}),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def proxy(moto_server: MotoServer) -> AsyncIterator[FaultProxy]:
+    """A FaultProxy in front of the (empty) moto server."""
+    async with FaultProxy(moto_server.endpoint) as fault_proxy:
+        yield fault_proxy
+
+
+async def test_etcd_survives_restart_and_kill(etcd_server: EtcdServer) -> None:
+    async with aetcd.Client(host=etcd_server.host, port=etcd_server.port) as client:
+        await client.put(b"k", b"v")
+    port, pid = etcd_server.port, etcd_server.pid
+    etcd_server.restart()
+    assert (etcd_server.port, etcd_server.endpoint) == (port, f"http://127.0.0.1:{port}")
+    assert etcd_server.pid != pid
+    etcd_server.kill()
+    assert not etcd_server.running
+    etcd_server.start()
+    async with aetcd.Client(host=etcd_server.host, port=etcd_server.port) as client:
+        got = await client.get(b"k")
+    assert got is not None
+    assert got.value == b"v"
+
+
+def test_moto_server_answers_boto3_and_resets(moto_server: MotoServer) -> None:
+    r53 = boto3.client(
+        "route53", endpoint_url=moto_server.endpoint, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )  # fmt: skip
+    try:
+        r53.create_hosted_zone(Name="example.com", CallerReference="a")
+        assert len(r53.list_hosted_zones()["HostedZones"]) == 1
+        moto_server.reset()
+        assert r53.list_hosted_zones()["HostedZones"] == []
+    finally:
+        r53.close()
+
+
+def test_aws_env_points_boto3_at_moto(aws_env: MotoServer) -> None:
+    elb = boto3.client("elb")
+    try:
+        assert elb.meta.endpoint_url == aws_env.endpoint
+        assert elb.describe_load_balancers()["LoadBalancerDescriptions"] == []
+    finally:
+        elb.close()
+
+
+async def test_fault_proxy_status_fault_once_then_passes(proxy: FaultProxy) -> None:
+    injection = proxy.inject("DescribeLoadBalancers", StatusFault(503))
+    async with aws_client("elb", proxy.endpoint) as elb:
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            await elb.describe_load_balancers()
+        assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert (await elb.describe_load_balancers())["LoadBalancerDescriptions"] == []
+    assert injection.remaining == 0
+    assert proxy.count("DescribeLoadBalancers") == 2
+    assert [c.fault for c in proxy.calls] == [StatusFault(503), None]
+
+
+async def test_fault_proxy_throttling_is_parsed_and_retried(proxy: FaultProxy) -> None:
+    proxy.inject("DescribeLoadBalancers", throttling(), times=2)
+    async with aws_client("elb", proxy.endpoint) as elb:
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            await elb.describe_load_balancers()
+        assert info.value.response["Error"]["Code"] == "Throttling"
+    retrying = {"max_attempts": 2, "mode": "standard"}
+    async with aws_client("elb", proxy.endpoint, retries=retrying) as elb:
+        await elb.describe_load_balancers()
+    assert proxy.count("DescribeLoadBalancers") == 3
+
+
+async def test_fault_proxy_reset_and_delay(proxy: FaultProxy) -> None:
+    proxy.inject("DescribeLoadBalancers", ResetFault())
+    proxy.inject("DescribeLoadBalancers", DelayFault(2.0))
+    async with aws_client("elb", proxy.endpoint, read_timeout=0.3) as elb:
+        with pytest.raises(botocore.exceptions.ConnectionClosedError):
+            await elb.describe_load_balancers()
+        with pytest.raises(botocore.exceptions.ReadTimeoutError):
+            await elb.describe_load_balancers()
+        await elb.describe_load_balancers()
+    assert proxy.count("DescribeLoadBalancers") == 3
+
+
+async def test_fault_proxy_names_route53_rest_operations(proxy: FaultProxy) -> None:
+    proxy.inject("POST /2013-04-01/hostedzone/[^/]+/rrset/?", StatusFault(500))
+    change = {
+        "Action": "UPSERT",
+        "ResourceRecordSet": {
+            "Name": "a.example.com", "Type": "A", "TTL": 60,
+            "ResourceRecords": [{"Value": "192.0.2.1"}],
+        },
+    }  # fmt: skip
+    async with aws_client("route53", proxy.endpoint) as r53:
+        zone = (await r53.create_hosted_zone(Name="example.com", CallerReference="a"))["HostedZone"]
+        batch = {"HostedZoneId": zone["Id"], "ChangeBatch": {"Changes": [change]}}
+        with pytest.raises(botocore.exceptions.ClientError):
+            await r53.change_resource_record_sets(**batch)
+        await r53.change_resource_record_sets(**batch)
+        await proxy.wait_for("ChangeResourceRecordSets", count=2)
+        await r53.list_resource_record_sets(HostedZoneId=zone["Id"])
+    assert [c.action for c in proxy.calls] == [
+        "CreateHostedZone", "ChangeResourceRecordSets", "ChangeResourceRecordSets",
+        "ListResourceRecordSets",
+    ]  # fmt: skip
+
+
+async def test_tcp_proxy_cut_and_restore_with_etcd(etcd_server: EtcdServer) -> None:
+    async with (
+        TcpProxy(etcd_server.host, etcd_server.port) as link,
+        aetcd.Client(host="127.0.0.1", port=link.port, timeout=2) as client,
+    ):
+        assert link.endpoint == f"http://127.0.0.1:{link.port}"
+        await client.put(b"k", b"v")
+        await link.cut()
+        with pytest.raises(aetcd.exceptions.ClientError):
+            await client.get(b"k")
+        await link.restore()
+        got = await eventually(lambda: client.get(b"k"))
+        assert got is not None
+        assert got.value == b"v"

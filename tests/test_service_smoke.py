@@ -1,0 +1,28 @@
+"""The service keeps a classic ELB and a Route53 name equal to the tree."""
+
+from __future__ import annotations
+
+import aetcd
+from harness import Cloud, running_service, wait_for
+
+from lbmanager.settings import Settings
+
+
+async def test_members_reach_elb_and_route53(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings
+) -> None:
+    """Keys put and deleted while running are registered and deregistered."""
+    first, second = cloud.run_instances(2)
+    cloud.create_elb("web")
+    zone = cloud.create_zone("example.com")
+    await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{first}".encode(), b"")
+    async with running_service(settings):
+        await wait_for(lambda: cloud.elb_instances("web") == {first}, what="first registered")
+        await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{second}".encode(), b"")
+        await etcd.put(f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1"
+                       .encode(), b"")
+        await wait_for(lambda: cloud.elb_instances("web") == {first, second}, what="both")
+        await wait_for(lambda: cloud.records(zone) == {("www.example.com.", "A"): {"10.0.0.1"}},
+                       what="A record")
+        await etcd.delete(f"/lbManager/elb/us-east-1/web/multiple/{first}".encode())
+        await wait_for(lambda: cloud.elb_instances("web") == {second}, what="first deregistered")
