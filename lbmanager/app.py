@@ -35,13 +35,14 @@ class Status:
     malformed_reports: int = 0
 
 
-class _Shutdown(Exception):  # noqa: N818 - a signal to end the task group, not a failure
+class _Shutdown(Exception):
     pass
 
 
 @contextlib.asynccontextmanager
-async def open_context(settings: Settings, *, apply: bool) -> AsyncIterator[
-        tuple[Store, SyncContext, Providers]]:
+async def open_context(
+    settings: Settings, *, apply: bool
+) -> AsyncIterator[tuple[Store, SyncContext, Providers]]:
     """The store, an empty sync context and the providers, closed together."""
     store = Store(parse_endpoints(settings.etcd_endpoints))
     async with contextlib.AsyncExitStack() as stack:
@@ -70,65 +71,32 @@ class Service:
         self.status = Status()
         self.ready = asyncio.Event()
         self.fleet: Fleet | None = None
-        self._context: SyncContext | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
         settings = self.settings
-        async with open_context(settings, apply=not settings.dry_run) as (store, context, providers):
-            self._context = context
+        opened = open_context(settings, apply=not settings.dry_run)
+        async with opened as (store, context, providers):
             try:
                 async with asyncio.TaskGroup() as group:
                     self.fleet = Fleet(context, providers, self._report, group.create_task,
                                        self.backoff)
+                    changes = _TreeChanges(context, self.fleet, self.status)
                     follower = TreeFollower(store, tree_prefix(settings.prefix),
                                             tree_prefix(settings.state_prefix),
-                                            self._on_snapshot, self._on_events, self.backoff)
+                                            changes.on_snapshot, changes.on_events, self.backoff)
                     await follower.read()
                     self.ready.set()
                     group.create_task(follower.run())
-                    group.create_task(self._resync_forever())
+                    group.create_task(self._resync_forever(self.fleet))
                     group.create_task(_raise_when_set(stop))
             except* _Shutdown:
                 log.info("stopped")
 
-    def _on_snapshot(self, revision: int, tree_kvs: list[KeyValue],
-                     state_kvs: list[KeyValue]) -> None:
-        assert self._context is not None and self.fleet is not None  # noqa: S101 - set in run()
-        context = self._context
-        before = set(context.tree.targets()) | set(context.managed)
-        context.tree = Tree(self.settings.prefix)
-        context.tree.revision = revision
-        for kv in tree_kvs:
-            self._put(kv.key, kv.mod_revision)
-        context.managed.load(state_kvs)
-        self.fleet.kick(before | set(context.tree.targets()) | set(context.managed))
-
-    def _on_events(self, events: list[Event]) -> None:
-        assert self._context is not None and self.fleet is not None  # noqa: S101 - set in run()
-        touched: set[Target] = set()
-        for event in events:
-            if event.deleted:
-                touched |= self._context.tree.delete(event.key)
-            else:
-                touched |= self._put(event.key, event.revision)
-            self._context.tree.revision = event.revision
-        self.fleet.kick(touched)
-
-    def _put(self, key: bytes, mod_revision: int) -> set[Target]:
-        assert self._context is not None  # noqa: S101 - set in run()
-        result = self._context.tree.put(key, mod_revision)
-        if isinstance(result, Malformed):
-            self.status.malformed_reports += 1
-            log.warning("malformed key %r ignored: %s", result.key, result.reason)
-            return set()
-        return result
-
-    async def _resync_forever(self) -> None:
-        assert self.fleet is not None  # noqa: S101 - set in run()
+    async def _resync_forever(self, fleet: Fleet) -> None:
         while True:
             await asyncio.sleep(self.settings.resync_interval)
-            self.fleet.kick_all()
+            fleet.kick_all()
 
     def _report(self, worker: str, results: list[TargetResult]) -> None:
         verb = "would apply" if self.settings.dry_run else "applied"
@@ -141,6 +109,46 @@ class Service:
             else:
                 self.status.target_errors[result.target] = result.error
                 log.error("sync %s: %s", result.target, result.error)
+
+
+class _TreeChanges:
+    """Applies what the follower reads to the tree and kicks the workers of touched targets."""
+
+    def __init__(self, context: SyncContext, fleet: Fleet, status: Status) -> None:
+        self._context = context
+        self._fleet = fleet
+        self._status = status
+
+    def on_snapshot(self, revision: int, tree_kvs: list[KeyValue],
+                    state_kvs: list[KeyValue]) -> None:
+        """Replace the tree (start-up, or after compaction) and resync every target."""
+        context = self._context
+        before = set(context.tree.targets()) | set(context.managed)
+        context.tree = Tree(context.tree.prefix)
+        context.tree.revision = revision
+        for kv in tree_kvs:
+            self._put(kv.key, kv.mod_revision)
+        context.managed.load(state_kvs)
+        self._fleet.kick(before | set(context.tree.targets()) | set(context.managed))
+
+    def on_events(self, events: list[Event]) -> None:
+        """Apply watched events in order; kick each touched target once."""
+        touched: set[Target] = set()
+        for event in events:
+            if event.deleted:
+                touched |= self._context.tree.delete(event.key)
+            else:
+                touched |= self._put(event.key, event.revision)
+            self._context.tree.revision = event.revision
+        self._fleet.kick(touched)
+
+    def _put(self, key: bytes, mod_revision: int) -> set[Target]:
+        result = self._context.tree.put(key, mod_revision)
+        if isinstance(result, Malformed):
+            self._status.malformed_reports += 1
+            log.warning("malformed key %r ignored: %s", result.key, result.reason)
+            return set()
+        return result
 
 
 async def _raise_when_set(stop: asyncio.Event) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
@@ -40,8 +39,8 @@ def _flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-def _settings_flags() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+def _settings_flags() -> _Parser:
+    common = _Parser(add_help=False)
     for field, help_text in _FLAG_HELP.items():
         # SUPPRESS: a flag left out falls back to LBMANAGER_* and then to the default.
         common.add_argument(_flag(field), dest=field, default=argparse.SUPPRESS, help=help_text)
@@ -68,8 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("key", help="KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)")
     listing = member_commands.add_parser("ls", parents=[common], help="list member keys")
     listing.add_argument("target", nargs="?", default="", help="only keys under this path")
-    forget = commands.add_parser("forget", parents=[common],
-                                 help="drop a target from the managed record; the cloud is untouched")
+    forget = commands.add_parser(
+        "forget", parents=[common],
+        help="drop a target from the managed record; the cloud is untouched")
     forget.add_argument("target", help="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
     local = commands.add_parser("local", help="run on a private etcd and AWS emulator (demo)")
     local.add_argument("--no-demo", action="store_true", help="do not create the demo ELB/zone")
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "local":
         from lbmanager.local import run_local  # noqa: PLC0415 - needs the `local` extra
 
-        return run_local(demo=not args.no_demo)
+        return run_local(demo=not bool(args.no_demo))
     settings = load_settings(args)
     setup_logging(settings.log_level, settings.log_format)
     from lbmanager import commands  # noqa: PLC0415 - keeps --help and flag errors fast

@@ -36,7 +36,7 @@ async def run(settings: Settings) -> int:
 async def plan(settings: Settings) -> int:
     """`lbmanager plan`: print the pending changes per target; 0 in sync, 3 pending, 1 errors."""
     async with open_context(settings, apply=False) as (store, context, providers):
-        revision, (tree_kvs, state_kvs) = await store.read(
+        _, (tree_kvs, state_kvs) = await store.read(
             [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
         for kv in tree_kvs:
             context.tree.put(kv.key, kv.mod_revision)

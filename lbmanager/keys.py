@@ -19,7 +19,7 @@ class MemberClass(StrEnum):
     MULTIPLE = "multiple"
 
 
-class KeyError_(ValueError):  # noqa: N801 - trailing underscore: builtins.KeyError means a dict miss
+class KeyError_(ValueError):
     """A key segment broke its rule; the message is the reason shown to operators."""
 
 
@@ -190,10 +190,11 @@ def parse_target_path(path: str) -> Target:
 def parse_key(key: str | bytes, prefix: str) -> MemberKey | Malformed:
     """Parse a full etcd key under ``prefix``; never raises."""
     if isinstance(key, bytes):
+        raw = key
         try:
-            key = key.decode("utf-8")
+            key = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return Malformed(key.decode("utf-8", "backslashreplace"), "key is not UTF-8")
+            return Malformed(raw.decode("utf-8", "backslashreplace"), "key is not UTF-8")
     head = prefix.rstrip("/") + "/"
     if not key.startswith(head):
         return Malformed(key, f"key is not under {head!r}")

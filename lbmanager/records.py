@@ -86,6 +86,7 @@ def plan_name(
     fqdn: str,
     desired_ips: frozenset[str],
     current: Iterable[RecordSet],
+    *,
     ttl: int,
     policy: Policy,
 ) -> NamePlan:
@@ -101,14 +102,15 @@ def plan_name(
         if any(not rs.simple for rs in of_type):
             conflicts.append(f"a {rtype} record set with a routing policy or alias exists")
             continue
-        change = _plan_family(fqdn, rtype, wanted, of_type[0] if of_type else None, ttl, policy)
+        existing = of_type[0] if of_type else None
+        change = _plan_family(fqdn, rtype, wanted, existing, ttl=ttl, policy=policy)
         if change is not None:
             changes.append(change)
     return NamePlan(fqdn, tuple(changes), tuple(conflicts))
 
 
 def _plan_family(
-    fqdn: str, rtype: str, wanted: frozenset[str], existing: RecordSet | None, ttl: int,
+    fqdn: str, rtype: str, wanted: frozenset[str], existing: RecordSet | None, *, ttl: int,
     policy: Policy,
 ) -> RecordChange | None:
     if policy is Policy.UPSERT_ONLY and existing is not None:

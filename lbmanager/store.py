@@ -35,7 +35,7 @@ class StoreUnavailable(TransientError):
     """etcd could not be reached or dropped the connection."""
 
 
-class Compacted(Exception):  # noqa: N818 - it is an event to handle, not a failure
+class Compacted(Exception):
     """The revision to watch from is gone: read the whole tree again."""
 
 

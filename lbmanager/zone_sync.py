@@ -45,8 +45,8 @@ class ZoneUnit:
                     target, error=f"{target.fqdn} is outside zone {self._zone_name}")
                 continue
             desired = self._context.tree.active_members(target)
-            plan = plan_name(target.fqdn, desired, current, self._context.route53_ttl,
-                             self._context.policy)
+            plan = plan_name(target.fqdn, desired, current, ttl=self._context.route53_ttl,
+                             policy=self._context.policy)
             plans[target] = plan
             conflict = "; ".join(plan.conflicts) if plan.conflicts else None
             results[target] = TargetResult(
@@ -94,7 +94,7 @@ class ZoneUnit:
             if len(by_target) == 1:
                 return {next(iter(by_target)): str(error)}
             errors: dict[Target, str] = {}
-            for target, changes in by_target.items():
+            for changes in by_target.values():
                 errors.update(await self._send(changes, owner))
             return errors
         return {}

@@ -29,10 +29,12 @@ class AwsClients:
         self._lock = asyncio.Lock()
 
     async def get(self, service: str, region: str) -> Any:
-        """The client for ``service`` in ``region`` (typed Any: aiobotocore builds it at run time)."""
+        """The client for ``service`` in ``region`` (Any: aiobotocore builds it at run time)."""
         key = (service, region)
         async with self._lock:
             if key not in self._clients:
-                creator = self._session.create_client(service, region_name=region, config=_CONFIG)
+                creator = self._session.create_client(  # type: ignore[call-overload]
+                    service, region_name=region, config=_CONFIG
+                )
                 self._clients[key] = await self._stack.enter_async_context(creator)
             return self._clients[key]

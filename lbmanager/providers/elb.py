@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from lbmanager.providers.aws import AwsClients
 from lbmanager.errors import PermanentError, SyncError
+from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.errors import calling
 
 # DescribeLoadBalancers takes at most 20 names per call.
@@ -49,7 +49,7 @@ class ElbProvider:
         found: dict[str, frozenset[str] | Exception]
         try:
             found = dict(await self._describe_chunk(region, list(futures)))
-        except Exception as error:  # noqa: BLE001 - every waiter must hear of it, or it stalls
+        except Exception as error:
             found = dict.fromkeys(futures, error)
         for name, waiters in futures.items():
             result = found[name]
