@@ -129,7 +129,7 @@ class _TreeChanges:
         for kv in tree_kvs:
             self._put(kv.key, kv.mod_revision)
         context.managed.load(state_kvs)
-        self._fleet.kick(before | set(context.tree.targets()) | set(context.managed))
+        self._fleet.kick(before | set(context.tree.targets()) | set(context.managed), full=True)
 
     def on_events(self, events: list[Event]) -> None:
         """Apply watched events in order; kick each touched target once."""

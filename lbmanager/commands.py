@@ -66,7 +66,7 @@ def build_units(targets: set[Target], context: SyncContext,
 
 async def _plan_unit(unit: SyncUnit) -> list[TargetResult]:
     try:
-        return await unit.sync()
+        return await unit.sync(full=True)
     except SyncError as error:
         return [TargetResult(t, error=str(error)) for t in unit.targets()]
 

@@ -16,6 +16,8 @@ class ElbUnit:
         self._target = target
         self._context = context
         self._provider = provider
+        # What the ELB held after our last read or write; None when unknown.
+        self._known: frozenset[str] | None = None
 
     def add(self, target: Target) -> None:
         """An ELB unit holds exactly its own target."""
@@ -24,18 +26,22 @@ class ElbUnit:
         """Its one target."""
         return [self._target]
 
-    async def sync(self) -> list[TargetResult]:
-        """Read the registered instances, plan, and write the difference."""
+    async def sync(self, full: bool) -> list[TargetResult]:
+        """Plan against the registered instances, and write the difference."""
         context, target = self._context, self._target
         if not context.wanted(target):
             return []
         has_keys = bool(context.tree.entries(target))
         if not has_keys and context.apply and not await context.managed.still_recorded(target):
             return []
-        current = await self._provider.instances(target.region, target.name)
+        current = self._known
+        if full or current is None:
+            current = await self._provider.instances(target.region, target.name)
         changes = plan_members(context.tree.active_members(target), current, context.policy)
+        self._known = None
         if context.apply:
             await self._apply(has_keys, changes.add, changes.remove)
+            self._known = (current | changes.add) - changes.remove
         return [TargetResult(target, tuple(changes.describe()))]
 
     async def _apply(self, has_keys: bool, add: frozenset[str], remove: frozenset[str]) -> None:

@@ -29,15 +29,15 @@ class Fleet:
         self._backoff = backoff
         self.workers: dict[Hashable, Worker] = {}
 
-    def kick(self, targets: Iterable[Target]) -> None:
+    def kick(self, targets: Iterable[Target], full: bool = False) -> None:
         """Mark the workers of ``targets`` dirty, creating them as needed."""
         for target in targets:
-            self._worker_for(target).kick()
+            self._worker_for(target).kick(full)
 
     def kick_all(self) -> None:
-        """Mark every worker dirty: the periodic full resync."""
+        """Mark every worker dirty with a fresh read of the cloud: the periodic full resync."""
         for worker in self.workers.values():
-            worker.kick()
+            worker.kick(full=True)
 
     def _worker_for(self, target: Target) -> Worker:
         kind = KINDS[target.kind]

@@ -44,5 +44,9 @@ class SyncUnit(Protocol):
     def targets(self) -> list[Target]:
         """The targets this unit syncs (for reporting a failure of the whole unit)."""
 
-    async def sync(self) -> list[TargetResult]:
-        """Read the cloud, plan, and (when the context applies) write; one linear pass."""
+    async def sync(self, full: bool) -> list[TargetResult]:
+        """Plan against the cloud and (when the context applies) write; one linear pass.
+
+        ``full`` reads the cloud afresh; otherwise the unit may plan against the state it last
+        read or wrote itself, which the periodic full resync keeps honest.
+        """

@@ -127,6 +127,20 @@ def _plan_family(
     return RecordChange(Action.UPSERT, desired)
 
 
+def after_changes(record_sets: Iterable[RecordSet],
+                  changes: Iterable[RecordChange]) -> list[RecordSet]:
+    """The zone's record sets as they are once ``changes`` went through."""
+    by_key = {(rs.name, rs.type, rs.set_identifier): rs for rs in record_sets}
+    for change in changes:
+        record_set = change.record_set
+        key = (record_set.name, record_set.type, record_set.set_identifier)
+        if change.action is Action.DELETE:
+            by_key.pop(key, None)
+        else:
+            by_key[key] = record_set
+    return list(by_key.values())
+
+
 def batch_changes(changes: Iterable[RecordChange]) -> list[list[RecordChange]]:
     """Pack changes into as few calls as the per-call limits allow (greedy, in order)."""
     batches: list[list[RecordChange]] = []

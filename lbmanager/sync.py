@@ -38,10 +38,12 @@ class Worker:
         self._report = report
         self._backoff = backoff
         self._dirty = asyncio.Event()
+        self._full = False
         self.syncs = 0
 
-    def kick(self) -> None:
-        """Mark dirty; synchronous and idempotent."""
+    def kick(self, full: bool = False) -> None:
+        """Mark dirty (``full``: read the cloud afresh); synchronous and idempotent."""
+        self._full = self._full or full
         self._dirty.set()
 
     async def run(self) -> None:
@@ -63,9 +65,10 @@ class Worker:
         ):
             with attempt:
                 self._dirty.clear()
+                full, self._full = self._full, False
                 self.syncs += 1
                 try:
-                    return await self.unit.sync()
+                    return await self.unit.sync(full)
                 except TransientError as error:
                     log.warning("sync %s: transient error, retrying: %s", self.name, error)
                     raise

@@ -6,7 +6,14 @@ from lbmanager.errors import PermanentError
 from lbmanager.keys import Target
 from lbmanager.providers.route53 import Route53Provider
 from lbmanager.reconcile import SyncContext, TargetResult
-from lbmanager.records import NamePlan, RecordChange, batch_changes, plan_name
+from lbmanager.records import (
+    NamePlan,
+    RecordChange,
+    RecordSet,
+    after_changes,
+    batch_changes,
+    plan_name,
+)
 
 
 class ZoneUnit:
@@ -20,6 +27,8 @@ class ZoneUnit:
         self._provider = provider
         self._targets: set[Target] = set()
         self._zone_name: str | None = None
+        # The zone's record sets after our last read or write; None when unknown.
+        self._known: list[RecordSet] | None = None
 
     def add(self, target: Target) -> None:
         """Count ``target`` (a name in this zone) among the ones this unit syncs."""
@@ -29,14 +38,17 @@ class ZoneUnit:
         """The zone's names seen so far."""
         return sorted(self._targets, key=str)
 
-    async def sync(self) -> list[TargetResult]:
-        """List the zone once, plan every managed name, send all changes in few calls."""
+    async def sync(self, full: bool) -> list[TargetResult]:
+        """Plan every managed name against the zone, send all changes in few calls."""
         targets = await self._wanted_targets()
         if not targets:
             return []
         if self._zone_name is None:
             self._zone_name = await self._provider.zone_name(self._region, self._zone_id)
-        current = await self._provider.record_sets(self._region, self._zone_id)
+        current = self._known
+        if full or current is None:
+            current = await self._provider.record_sets(self._region, self._zone_id)
+        self._known = None
         results: dict[Target, TargetResult] = {}
         plans: dict[Target, NamePlan] = {}
         for target in sorted(targets, key=str):
@@ -55,6 +67,9 @@ class ZoneUnit:
             errors = await self._apply(plans)
             for target, error in errors.items():
                 results[target] = TargetResult(target, results[target].changes, error)
+            if not errors:
+                changes = [c for plan in plans.values() for c in plan.changes]
+                self._known = after_changes(current, changes)
         return list(results.values())
 
     async def _wanted_targets(self) -> list[Target]:
