@@ -118,6 +118,8 @@ class _TreeChanges:
         self._context = context
         self._fleet = fleet
         self._status = status
+        # Revision at which each malformed key was last reported: once per key revision.
+        self._reported: dict[str, int] = {}
 
     def on_snapshot(self, revision: int, tree_kvs: list[KeyValue],
                     state_kvs: list[KeyValue]) -> None:
@@ -136,6 +138,7 @@ class _TreeChanges:
         touched: set[Target] = set()
         for event in events:
             if event.deleted:
+                self._reported.pop(event.key.decode("utf-8", "backslashreplace"), None)
                 touched |= self._context.tree.delete(event.key)
             else:
                 touched |= self._put(event.key, event.revision)
@@ -145,8 +148,10 @@ class _TreeChanges:
     def _put(self, key: bytes, mod_revision: int) -> set[Target]:
         result = self._context.tree.put(key, mod_revision)
         if isinstance(result, Malformed):
-            self._status.malformed_reports += 1
-            log.warning("malformed key %r ignored: %s", result.key, result.reason)
+            if self._reported.get(result.key) != mod_revision:
+                self._reported[result.key] = mod_revision
+                self._status.malformed_reports += 1
+                log.warning("malformed key %r ignored: %s", result.key, result.reason)
             return set()
         return result
 

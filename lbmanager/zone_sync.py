@@ -76,7 +76,8 @@ class ZoneUnit:
         context = self._context
         self._targets = {t for t in self._targets if context.wanted(t)}
         wanted = []
-        for target in self._targets:
+        # A copy: `add` may grow the set while this loop awaits etcd.
+        for target in list(self._targets):
             keyless = not context.tree.entries(target)
             if keyless and context.apply and not await context.managed.still_recorded(target):
                 continue

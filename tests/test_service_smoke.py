@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aetcd
+import pytest
 from harness import Cloud, running_service, wait_for
 
 from lbmanager.settings import Settings
@@ -26,3 +27,23 @@ async def test_members_reach_elb_and_route53(
                        what="A record")
         await etcd.delete(f"/lbManager/elb/us-east-1/web/multiple/{first}".encode())
         await wait_for(lambda: cloud.elb_instances("web") == {second}, what="first deregistered")
+
+
+async def test_malformed_key_is_reported_once_and_ignored(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad key is logged once per revision naming key and reason; good keys still sync."""
+    (instance,) = cloud.run_instances(1)
+    cloud.create_elb("web")
+    bad = "/lbManager/elb/us-east-1/web/sometimes/" + instance
+    await etcd.put(bad.encode(), b"")
+    async with running_service(settings) as service:
+        await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode(), b"")
+        await wait_for(lambda: cloud.elb_instances("web") == {instance}, what="registered")
+        await etcd.put(bad.encode(), b"again")
+        await wait_for(lambda: service.status.malformed_reports == 2, what="second report")
+        await etcd.delete(bad.encode())
+    reports = [r.getMessage() for r in caplog.records if "malformed key" in r.getMessage()]
+    assert len(reports) == 2
+    assert bad in reports[0]
+    assert "bad class 'sometimes'" in reports[0]
