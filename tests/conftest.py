@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import aetcd
-
 import pytest
 from harness import Cloud
 from servers import EtcdServer, MotoServer

@@ -21,7 +21,7 @@ FAST_BACKOFF = Backoff(initial=0.02, maximum=0.5)
 
 
 async def wait_for(
-    condition: Callable[[], T | Awaitable[T]], timeout: float = 15.0, what: str = "condition"
+    condition: Callable[[], T | Awaitable[T]], timeout: float = 15.0, what: str = "condition"  # noqa: ASYNC109 - a polling deadline, not a cancel scope
 ) -> T:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout
