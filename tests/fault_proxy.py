@@ -48,7 +48,9 @@ class DelayFault:
 
 @dataclass(frozen=True)
 class ResetFault:
-    """Drop the connection with a TCP RST, answering nothing."""
+    """Drop the connection without answering: TCP RST, or FIN with rst=False."""
+
+    rst: bool = True
 
 
 Fault = StatusFault | DelayFault | ResetFault
@@ -209,16 +211,20 @@ class FaultProxy(AsyncService):
         if isinstance(fault, DelayFault):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), fault.seconds)
-        if self._closing.is_set() or isinstance(fault, ResetFault) or (
-            isinstance(fault, DelayFault) and not fault.forward
+        if (
+            self._closing.is_set()
+            or isinstance(fault, ResetFault)
+            or (isinstance(fault, DelayFault) and not fault.forward)
         ):
-            rst_close(request.transport)
+            rst_close(request.transport, rst=not isinstance(fault, ResetFault) or fault.rst)
             return web.Response(status=499)  # never sent: the connection is gone
         return await self._forward(request, body)
 
     async def _forward(self, request: web.Request, body: bytes) -> web.StreamResponse:
         assert self._session is not None
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
+        headers = CIMultiDict(
+            (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS
+        )
         try:
             async with self._session.request(
                 request.method, URL(self.upstream + request.raw_path, encoded=True),
@@ -233,12 +239,11 @@ class FaultProxy(AsyncService):
             return web.Response(status=502, text=f"upstream unreachable: {exc!r}")
 
 
-def rst_close(transport: asyncio.BaseTransport | None) -> None:
-    """Close a connection with a TCP RST (SO_LINGER 0) instead of a FIN."""
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
+def rst_close(transport: asyncio.BaseTransport | None, rst: bool = True) -> None:
+    """Close a connection at once, with a TCP RST (SO_LINGER 0) or, if not `rst`, a FIN."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
     with contextlib.suppress(OSError):
-        if sock is not None:
+        if sock is not None and rst:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()  # type: ignore[attr-defined]
+    if transport is not None:
+        transport.abort()  # type: ignore[attr-defined]

@@ -178,13 +178,14 @@ class EtcdServer(_ServerProcess):
         self.data_dir = self.root / "data"
 
     def argv(self) -> list[str]:
-        """etcd command line: loopback client/peer URLs, quiet, no fsync (tests only)."""
+        """etcd command line: loopback URLs, quiet, no fsync, fast election (tests only)."""
         client, peer = self.endpoint, f"http://{self.host}:{self.peer_port}"
         return [
             ETCD_BINARY, "--name", "default", "--data-dir", str(self.data_dir),
             "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", f"default={peer}", "--log-level", "error", "--unsafe-no-fsync",
+            "--heartbeat-interval", "10", "--election-timeout", "100",
         ]  # fmt: skip
 
 
@@ -282,5 +283,3 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
-
-

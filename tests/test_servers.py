@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import aetcd
-import boto3
+import boto3  # type: ignore[import-untyped]
 import botocore.exceptions
 import pytest
 from aiobotocore.config import AioConfig
@@ -25,32 +25,29 @@ from servers import (
 )
 
 T = TypeVar("T")
-NO_RETRY = {"max_attempts": 1, "mode": "standard"}
+NO_RETRY = {"total_max_attempts": 1, "mode": "standard"}
 
 
-async def eventually(attempt: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T:
-    """Retry `attempt` until it stops raising, within `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            try:
-                return await attempt()
-            except Exception:  # noqa: BLE001 - any failure means "not yet"
-                await asyncio.sleep(0.05)
+async def eventually(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Retry `attempt` until it stops raising; bound it with asyncio.timeout()."""
+    while True:
+        try:
+            return await attempt()
+        except Exception:  # any failure means "not yet"
+            await asyncio.sleep(0.05)
 
 
 def aws_client(service: str, endpoint: str, **config: Any) -> AbstractAsyncContextManager[Any]:
-    """An aiobotocore client for `service` at `endpoint`, without retries unless asked."""
-    return get_session().create_client(
-        service, endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-        config=AioConfig(**{"retries": NO_RETRY, **config}),
-    )  # fmt: skip
+    """An aiobotocore client (credentials from aws_env) at `endpoint`, no retries unless asked."""
+    create: Callable[..., AbstractAsyncContextManager[Any]] = get_session().create_client
+    options = {"retries": NO_RETRY, **config}
+    return create(service, endpoint_url=endpoint, config=AioConfig(**options))
 
 
 @pytest.fixture
-async def proxy(moto_server: MotoServer) -> AsyncIterator[FaultProxy]:
+async def proxy(aws_env: MotoServer) -> AsyncIterator[FaultProxy]:
     """A FaultProxy in front of the (empty) moto server."""
-    async with FaultProxy(moto_server.endpoint) as fault_proxy:
+    async with FaultProxy(aws_env.endpoint) as fault_proxy:
         yield fault_proxy
 
 
@@ -70,27 +67,16 @@ async def test_etcd_survives_restart_and_kill(etcd_server: EtcdServer) -> None:
     assert got.value == b"v"
 
 
-def test_moto_server_answers_boto3_and_resets(moto_server: MotoServer) -> None:
-    r53 = boto3.client(
-        "route53", endpoint_url=moto_server.endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+def test_aws_env_points_boto3_at_moto_which_resets(aws_env: MotoServer) -> None:
+    r53 = boto3.client("route53")
     try:
+        assert r53.meta.endpoint_url == aws_env.endpoint
         r53.create_hosted_zone(Name="example.com", CallerReference="a")
         assert len(r53.list_hosted_zones()["HostedZones"]) == 1
-        moto_server.reset()
+        aws_env.reset()
         assert r53.list_hosted_zones()["HostedZones"] == []
     finally:
         r53.close()
-
-
-def test_aws_env_points_boto3_at_moto(aws_env: MotoServer) -> None:
-    elb = boto3.client("elb")
-    try:
-        assert elb.meta.endpoint_url == aws_env.endpoint
-        assert elb.describe_load_balancers()["LoadBalancerDescriptions"] == []
-    finally:
-        elb.close()
 
 
 async def test_fault_proxy_status_fault_once_then_passes(proxy: FaultProxy) -> None:
@@ -111,7 +97,7 @@ async def test_fault_proxy_throttling_is_parsed_and_retried(proxy: FaultProxy) -
         with pytest.raises(botocore.exceptions.ClientError) as info:
             await elb.describe_load_balancers()
         assert info.value.response["Error"]["Code"] == "Throttling"
-    retrying = {"max_attempts": 2, "mode": "standard"}
+    retrying = {"total_max_attempts": 2, "mode": "standard"}
     async with aws_client("elb", proxy.endpoint, retries=retrying) as elb:
         await elb.describe_load_balancers()
     assert proxy.count("DescribeLoadBalancers") == 3
@@ -119,14 +105,18 @@ async def test_fault_proxy_throttling_is_parsed_and_retried(proxy: FaultProxy) -
 
 async def test_fault_proxy_reset_and_delay(proxy: FaultProxy) -> None:
     proxy.inject("DescribeLoadBalancers", ResetFault())
+    proxy.inject("DescribeLoadBalancers", ResetFault(rst=False))
     proxy.inject("DescribeLoadBalancers", DelayFault(2.0))
     async with aws_client("elb", proxy.endpoint, read_timeout=0.3) as elb:
+        # aiobotocore reports an RST as EndpointConnectionError, a FIN as ConnectionClosedError.
+        with pytest.raises(botocore.exceptions.EndpointConnectionError):
+            await elb.describe_load_balancers()
         with pytest.raises(botocore.exceptions.ConnectionClosedError):
             await elb.describe_load_balancers()
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
             await elb.describe_load_balancers()
         await elb.describe_load_balancers()
-    assert proxy.count("DescribeLoadBalancers") == 3
+    assert proxy.count("DescribeLoadBalancers") == 4
 
 
 async def test_fault_proxy_names_route53_rest_operations(proxy: FaultProxy) -> None:
@@ -163,6 +153,7 @@ async def test_tcp_proxy_cut_and_restore_with_etcd(etcd_server: EtcdServer) -> N
         with pytest.raises(aetcd.exceptions.ClientError):
             await client.get(b"k")
         await link.restore()
-        got = await eventually(lambda: client.get(b"k"))
+        async with asyncio.timeout(10):
+            got = await eventually(lambda: client.get(b"k"))
         assert got is not None
         assert got.value == b"v"
