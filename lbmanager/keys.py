@@ -99,6 +99,9 @@ def canonical_ip(value: str) -> str:
 
 def canonical_fqdn(value: str) -> str:
     """Lower case with a trailing dot; an optional leading ``*`` label."""
+    if not value.isascii():
+        # Checked before lower(): some non-ASCII letters (the Kelvin sign) lower to ASCII.
+        raise KeyError_(f"bad FQDN {value!r}: not ASCII")
     name = value.lower()
     name = name if name.endswith(".") else name + "."
     labels = name[:-1].split(".")

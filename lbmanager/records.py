@@ -113,18 +113,26 @@ def _plan_family(
     fqdn: str, rtype: str, wanted: frozenset[str], existing: RecordSet | None, *, ttl: int,
     policy: Policy,
 ) -> RecordChange | None:
-    if policy is Policy.UPSERT_ONLY and existing is not None:
-        wanted = wanted | existing.values
+    # Values written by hand may be spelled differently (2001:DB8:0::1); compare them as IPs.
+    # A DELETE still sends `existing` as Route53 holds it, since it must match exactly.
+    held = frozenset(_canonical(v) for v in existing.values) if existing else frozenset()
+    if policy is Policy.UPSERT_ONLY:
+        wanted = wanted | held
     if not wanted:
-        if existing is None or policy is Policy.UPSERT_ONLY:
-            return None
-        return RecordChange(Action.DELETE, existing)
+        return None if existing is None else RecordChange(Action.DELETE, existing)
     desired = RecordSet(fqdn, rtype, ttl, wanted)
     if existing is None:
         return RecordChange(Action.CREATE, desired)
-    if existing.values == wanted and existing.ttl == ttl:
+    if held == wanted and existing.ttl == ttl:
         return None
     return RecordChange(Action.UPSERT, desired)
+
+
+def _canonical(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return value
 
 
 def after_changes(record_sets: Iterable[RecordSet],

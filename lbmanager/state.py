@@ -22,7 +22,9 @@ def active_entries(entries: Iterable[Entry]) -> list[Entry]:
     entries = list(entries)
     singles = [e for e in entries if e.key.member_class is MemberClass.SINGLE]
     if singles:
-        return [max(singles, key=lambda e: e.mod_revision)]
+        # Keys put in one transaction share a mod_revision; the key breaks the tie so a
+        # re-read and the watch agree on the winner.
+        return [max(singles, key=lambda e: (e.mod_revision, e.raw_key))]
     return entries
 
 
