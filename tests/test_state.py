@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from lbmanager.keys import Malformed, Target
 from lbmanager.state import Tree
 
