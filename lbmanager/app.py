@@ -79,6 +79,8 @@ class Service:
         async with opened as (store, context, providers):
             try:
                 async with asyncio.TaskGroup() as group:
+                    # First, so a stop request also ends a first read still waiting for etcd.
+                    group.create_task(_raise_when_set(stop))
                     self.fleet = Fleet(context, providers, self._report, group.create_task,
                                        self.backoff)
                     changes = _TreeChanges(context, self.fleet, self.status)
@@ -89,7 +91,6 @@ class Service:
                     self.ready.set()
                     group.create_task(follower.run())
                     group.create_task(self._resync_forever(self.fleet))
-                    group.create_task(_raise_when_set(stop))
             except* _Shutdown:
                 log.info("stopped")
 

@@ -108,3 +108,19 @@ async def test_service_waits_for_etcd_at_start(
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
+
+
+async def test_stop_while_waiting_for_etcd_at_start(
+    etcd_server: EtcdServer, settings: Settings
+) -> None:
+    """A stop request ends the service even while its first read still waits for etcd."""
+    etcd_server.stop()
+    service = Service(settings, FAST_BACKOFF)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    # Let the first read fail and back off at least once before asking to stop.
+    await asyncio.wait([task], timeout=0.3)
+    assert not task.done()
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert not service.ready.is_set()

