@@ -30,5 +30,5 @@ class MemberChanges:
 
 def plan_members(desired: frozenset[str], current: frozenset[str], policy: Policy) -> MemberChanges:
     """Set comparison: register what is missing, deregister what is extra (unless upsert-only)."""
-    remove = current - desired if policy is Policy.SYNC else frozenset()
+    remove = current - desired if policy == Policy.SYNC else frozenset()
     return MemberChanges(add=desired - current, remove=remove)

@@ -116,7 +116,7 @@ def _plan_family(
     # Values written by hand may be spelled differently (2001:DB8:0::1); compare them as IPs.
     # A DELETE still sends `existing` as Route53 holds it, since it must match exactly.
     held = frozenset(_canonical(v) for v in existing.values) if existing else frozenset()
-    if policy is Policy.UPSERT_ONLY:
+    if policy == Policy.UPSERT_ONLY:
         wanted = wanted | held
     if not wanted:
         return None if existing is None else RecordChange(Action.DELETE, existing)

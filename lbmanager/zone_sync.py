@@ -86,17 +86,18 @@ class ZoneUnit:
 
     async def _apply(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
         """Write all changes; return the permanent errors by target."""
-        for target in plans:
-            if self._context.tree.entries(target):
-                await self._context.managed.remember(target)
+        # Decided before any await: keys deleted while the changes are in flight must not make
+        # us forget a name whose (now stale) record set this very sync wrote.
+        keyless = {t for t in plans if not self._context.tree.entries(t)}
+        for target in plans.keys() - keyless:
+            await self._context.managed.remember(target)
         owner = {id(c): t for t, plan in plans.items() for c in plan.changes}
         changes = [c for plan in plans.values() for c in plan.changes]
         errors: dict[Target, str] = {}
         for batch in batch_changes(changes):
             errors.update(await self._send(batch, owner))
-        for target in plans:
-            if not self._context.tree.entries(target) and target not in errors:
-                await self._context.managed.forget(target)
+        for target in keyless - errors.keys():
+            await self._context.managed.forget(target)
         return errors
 
     async def _send(self, batch: list[RecordChange], owner: dict[int, Target]) -> dict[Target, str]:

@@ -1,0 +1,176 @@
+"""Fixtures and helpers for service tests that count AWS calls and watch syncs complete.
+
+Test modules import the fixtures by name (`from cloud_calls import proxy_fixture, ...`): they are
+registered as `proxy` and `reports`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import aetcd
+import pytest
+from fault_proxy import FaultProxy, RecordedCall, StatusFault, throttling
+from harness import Cloud, wait_for
+from servers import MotoServer
+
+from lbmanager.app import Service
+from lbmanager.keys import Target
+from lbmanager.reconcile import TargetResult
+from lbmanager.settings import Settings
+
+REGION = "us-east-1"
+ELB_WRITES = ("RegisterInstancesWithLoadBalancer", "DeregisterInstancesFromLoadBalancer")
+REGISTER, DEREGISTER = ELB_WRITES
+CHANGE = "ChangeResourceRecordSets"
+
+
+class StampedCalls(list[RecordedCall]):
+    """The proxy's call list, with the monotonic time each call arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def append(self, call: RecordedCall) -> None:
+        """Record ``call`` and when it arrived."""
+        self.times.append(time.monotonic())
+        super().append(call)
+
+    def clear(self) -> None:
+        """Forget every call and its time."""
+        super().clear()
+        self.times.clear()
+
+    def stamped(self, action: str) -> list[float]:
+        """Arrival times of the calls of ``action``."""
+        return [t for t, c in zip(self.times, self, strict=True) if c.action == action]
+
+
+@pytest.fixture(name="proxy")
+async def proxy_fixture(
+    aws_env: MotoServer, cloud: Cloud, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FaultProxy]:
+    """A FaultProxy in front of moto; the service (not `cloud`, built first) talks through it."""
+    async with FaultProxy(aws_env.endpoint) as proxy:
+        proxy.calls = StampedCalls()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        yield proxy
+
+
+@dataclass
+class SyncReports:
+    """Every finished sync of the services in this test: (worker name, results)."""
+
+    seen: list[tuple[str, list[TargetResult]]] = field(default_factory=list)
+
+    def of(self, target: Target) -> list[TargetResult]:
+        """The results reported for ``target``, oldest first."""
+        return [r for _, results in self.seen for r in results if r.target == target]
+
+    def syncs(self, worker: str) -> int:
+        """How many syncs worker ``worker`` (e.g. ``route53/us-east-1/ZONE``) finished."""
+        return sum(1 for name, _ in self.seen if name == worker)
+
+    async def wait_syncs(self, worker: str, count: int) -> None:
+        """Wait until worker ``worker`` finished ``count`` syncs."""
+        await wait_for(lambda: self.syncs(worker) >= count, what=f"{count} syncs of {worker}")
+
+    async def wait(self, target: Target, count: int = 1) -> TargetResult:
+        """Wait until ``target`` was reported ``count`` times in all; return the last result."""
+        await wait_for(lambda: len(self.of(target)) >= count, what=f"{count} syncs of {target}")
+        return self.of(target)[-1]
+
+
+@pytest.fixture(name="reports")
+def reports_fixture(monkeypatch: pytest.MonkeyPatch) -> SyncReports:
+    """Record each sync's results as the service reports them (a deterministic 'synced')."""
+    reports = SyncReports()
+    original = Service._report  # the one hook every finished sync passes
+
+    def report(self: Service, worker: str, results: list[TargetResult]) -> None:
+        reports.seen.append((worker, list(results)))
+        original(self, worker, results)
+
+    monkeypatch.setattr(Service, "_report", report)
+    return reports
+
+
+def tuned(settings: Settings, **changes: object) -> Settings:
+    """``settings`` with ``changes``, validated (model_copy would keep "upsert-only" a str)."""
+    return Settings.model_validate({**settings.model_dump(), **changes})
+
+
+def elb_target(name: str) -> Target:
+    """The target of classic ELB ``name`` in REGION."""
+    return Target("elb", REGION, name)
+
+
+def elb_key(name: str, member_class: str, instance: str) -> bytes:
+    """A classic ELB member key."""
+    return f"/lbManager/elb/{REGION}/{name}/{member_class}/{instance}".encode()
+
+
+def dns_target(zone: str, fqdn: str) -> Target:
+    """The target of name ``fqdn`` (no trailing dot) in hosted zone ``zone``."""
+    return Target("route53", REGION, zone, fqdn.lower() + ".")
+
+
+def zone_worker(zone: str) -> str:
+    """The worker name of hosted zone ``zone``."""
+    return f"route53/{REGION}/{zone}"
+
+
+def dns_key(zone: str, fqdn: str, ip: str, member_class: str = "multiple") -> bytes:
+    """A Route53 member key."""
+    return f"/lbManager/route53/{REGION}/{zone}/{fqdn}/{member_class}/{ip}".encode()
+
+
+def state_key(target: Target) -> bytes:
+    """The managed-target record of ``target`` under the default state prefix."""
+    return f"/lbManagerState/{target.path()}".encode()
+
+
+async def put_all(etcd: aetcd.Client, keys: Iterable[bytes]) -> None:
+    """Put every key (empty value) in one etcd transaction, so one watch response holds them."""
+    puts = [etcd.transactions.put(k, b"") for k in keys]
+    await etcd.transaction(compare=[], success=puts, failure=[])
+
+
+async def delete_all(etcd: aetcd.Client, keys: Iterable[bytes]) -> None:
+    """Delete every key in one etcd transaction."""
+    deletes = [etcd.transactions.delete(k) for k in keys]
+    await etcd.transaction(compare=[], success=deletes, failure=[])
+
+
+async def keys_under(etcd: aetcd.Client, prefix: bytes) -> set[bytes]:
+    """The keys under ``prefix``."""
+    return {kv.key for kv in await etcd.get_prefix(prefix)}
+
+
+def form(call: RecordedCall) -> dict[str, list[str]]:
+    """The form parameters of a query-protocol call."""
+    return parse_qs(call.body.decode())
+
+
+def describe_names(call: RecordedCall) -> list[str]:
+    """LoadBalancerNames of a DescribeLoadBalancers call."""
+    return [v[0] for k, v in form(call).items() if k.startswith("LoadBalancerNames.member.")]
+
+
+def call_instances(call: RecordedCall) -> set[str]:
+    """Instance ids of a register or deregister call."""
+    return {v[0] for k, v in form(call).items() if k.endswith(".InstanceId")}
+
+
+def for_elb(action: str, name: str) -> Callable[[RecordedCall], bool]:
+    """A proxy match: calls of ``action`` on load balancer ``name``."""
+    return lambda c: c.action == action and form(c).get("LoadBalancerName") == [name]
+
+
+def aws_error(code: str, status: int = 400) -> StatusFault:
+    """An AWS XML error response with ``code`` (same body shape as a throttling error)."""
+    return throttling(code, status)
