@@ -53,13 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The `lbmanager` command line."""
     common = _settings_flags()
     parser = _Parser(prog="lbmanager", description="Keep load balancers equal to etcd.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     metavar="{run,plan,member,forget,local}")
     commands.add_parser("run", parents=[common], help="run the sync service")
     commands.add_parser("plan", parents=[common],
                         help="print pending changes; exit 0 in sync, 3 pending, 1 on errors")
     member = commands.add_parser("member", help="add, remove or list member keys")
     member_commands = member.add_subparsers(dest="member_command", required=True,
-                                            parser_class=_Parser)
+                                            parser_class=_Parser, metavar="{add,rm,ls}")
     add = member_commands.add_parser("add", parents=[common], help="put a member key")
     add.add_argument("key", help="KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)")
     add.add_argument("--value", default="", help="value to store (default empty)")

@@ -32,7 +32,12 @@ class TreeFollower:
         """Read both prefixes at one revision, retrying while etcd is unavailable."""
         async for attempt in self._retrying():
             with attempt:
-                revision, (tree, state) = await self._store.read(self._prefixes)
+                try:
+                    revision, (tree, state) = await self._store.read(self._prefixes)
+                except StoreUnavailable as error:
+                    log.warning("cannot read the tree yet, retrying: %s", error)
+                    await self._store.reconnect()
+                    raise
         log.info("read %d keys at revision %d", len(tree), revision)
         self.revision = revision
         self._on_snapshot(revision, tree, state)

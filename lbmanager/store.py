@@ -102,8 +102,11 @@ class Store:
         try:
             await self._client.connect()
             yield self._client
-        except (aetcd.exceptions.ClientError, rpc.AioRpcError, OSError, TimeoutError) as error:
-            raise StoreUnavailable(f"etcd {what}: {error}") from error
+        except rpc.AioRpcError as error:
+            message = f"etcd {what}: {error.code().name}: {error.details()}"
+            raise StoreUnavailable(message) from error
+        except (aetcd.exceptions.ClientError, OSError, TimeoutError) as error:
+            raise StoreUnavailable(f"etcd {what}: {type(error).__name__}: {error}") from error
 
     async def read(self, prefixes: Sequence[str]) -> tuple[int, list[list[KeyValue]]]:
         """Every key under each prefix, all at one revision; returns (revision, lists)."""
