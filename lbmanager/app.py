@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -129,8 +130,13 @@ class _TreeChanges:
         before = set(context.tree.targets()) | set(context.managed)
         context.tree = Tree(context.tree.prefix)
         context.tree.revision = revision
-        for kv in tree_kvs:
-            self._put(kv.key, kv.mod_revision)
+        # Every object made here lives on; the collector would scan them again and again.
+        gc.disable()
+        try:
+            for kv in tree_kvs:
+                self._put(kv.key, kv.mod_revision)
+        finally:
+            gc.enable()
         context.managed.load(state_kvs)
         self._fleet.kick(before | set(context.tree.targets()) | set(context.managed), full=True)
 
@@ -141,19 +147,19 @@ class _TreeChanges:
             if event.deleted:
                 self._reported.pop(event.key.decode("utf-8", "backslashreplace"), None)
                 touched |= self._context.tree.delete(event.key)
-            else:
-                touched |= self._put(event.key, event.revision)
+            elif target := self._put(event.key, event.revision):
+                touched.add(target)
             self._context.tree.revision = event.revision
         self._fleet.kick(touched)
 
-    def _put(self, key: bytes, mod_revision: int) -> set[Target]:
+    def _put(self, key: bytes, mod_revision: int) -> Target | None:
         result = self._context.tree.put(key, mod_revision)
         if isinstance(result, Malformed):
             if self._reported.get(result.key) != mod_revision:
                 self._reported[result.key] = mod_revision
                 self._status.malformed_reports += 1
                 log.warning("malformed key %r ignored: %s", result.key, result.reason)
-            return set()
+            return None
         return result
 
 

@@ -5,6 +5,7 @@ A kind is one row of ``LAYOUTS``; adding a kind means adding a row, not a branch
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -54,8 +55,7 @@ class MemberKey:
     @property
     def target(self) -> Target:
         """The target this key belongs to (for Route53 the region only picks the endpoint)."""
-        region = LAYOUTS[self.kind].target_region(self.region)
-        return Target(self.kind, region, self.name, self.fqdn)
+        return _target(self.kind, self.region, self.name, self.fqdn)
 
     def path(self) -> str:
         """The key relative to the prefix."""
@@ -163,10 +163,24 @@ def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
     width = 4 if layout.has_fqdn else 3
     if len(segments) < width:
         raise KeyError_(f"too few segments for kind {kind!r}")
-    region = _checked(_REGION, "region")(segments[1])
-    name = layout.check_name(segments[2])
-    fqdn = canonical_fqdn(segments[3]) if layout.has_fqdn else ""
-    return kind, region, name, fqdn, segments[width:]
+    return (*_parse_head(tuple(segments[:width])), segments[width:])
+
+
+# A target's many member keys share its head: validating it once per target, not once per key,
+# is most of the cost of reading a large tree at start-up.
+@functools.lru_cache(maxsize=65_536)
+def _parse_head(head: tuple[str, ...]) -> tuple[str, str, str, str]:
+    layout = LAYOUTS[head[0]]
+    region = _checked(_REGION, "region")(head[1])
+    name = layout.check_name(head[2])
+    fqdn = canonical_fqdn(head[3]) if layout.has_fqdn else ""
+    return head[0], region, name, fqdn
+
+
+@functools.lru_cache(maxsize=65_536)
+def _target(kind: str, region: str, name: str, fqdn: str) -> Target:
+    """One shared Target object per target, however many keys name it."""
+    return Target(kind, LAYOUTS[kind].target_region(region), name, fqdn)
 
 
 def parse_member_path(path: str) -> MemberKey:
@@ -187,7 +201,7 @@ def parse_target_path(path: str) -> Target:
     kind, region, name, fqdn, rest = _split_target(path.split("/"))
     if rest:
         raise KeyError_(f"unexpected segments after the target: {'/'.join(rest)!r}")
-    return Target(kind, LAYOUTS[kind].target_region(region), name, fqdn)
+    return _target(kind, region, name, fqdn)
 
 
 def parse_key(key: str | bytes, prefix: str) -> MemberKey | Malformed:

@@ -46,18 +46,24 @@ class Tree:
         self._target_of: dict[str, Target] = {}
         self.malformed: dict[str, Malformed] = {}
 
-    def put(self, raw_key: str | bytes, mod_revision: int) -> set[Target] | Malformed:
-        """Set a key; a malformed key is recorded and returned instead of the touched targets."""
+    def put(self, raw_key: str | bytes, mod_revision: int) -> Target | Malformed:
+        """Set a key and return its target; a malformed key is recorded and returned instead.
+
+        A key string always parses the same way, so a put never moves a key between targets
+        or between valid and malformed: no need to remove an older version first.
+        """
         parsed = parse_key(raw_key, self.prefix)
-        touched = self.delete(parsed.key if isinstance(parsed, Malformed) else raw_key)
         if isinstance(parsed, Malformed):
             self.malformed[parsed.key] = parsed
             return parsed
         key = raw_key if isinstance(raw_key, str) else raw_key.decode()
         target = parsed.target
-        self._by_target.setdefault(target, {})[key] = Entry(key, parsed, mod_revision)
+        entries = self._by_target.get(target)
+        if entries is None:
+            entries = self._by_target[target] = {}
+        entries[key] = Entry(key, parsed, mod_revision)
         self._target_of[key] = target
-        return touched | {target}
+        return target
 
     def delete(self, raw_key: str | bytes) -> set[Target]:
         """Remove a key (valid or malformed); return the target it belonged to, if any."""

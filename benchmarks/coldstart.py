@@ -1,0 +1,118 @@
+"""Figure 3: cold start of the service on 100,000 keys (1,000 ELBs x 100 members, in sync)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aetcd
+from rig import REGION, ServiceProcess, create_elb, instance_id, member_key
+from timed_proxy import TimedProxy
+
+DESCRIBE = "DescribeLoadBalancers"
+TXN_OPS = 128  # etcd's default --max-txn-ops
+
+
+@dataclass(frozen=True, slots=True)
+class ColdTree:
+    """What was populated: ELB name -> its members."""
+
+    prefix: str
+    members: dict[str, list[str]]
+
+    @property
+    def keys(self) -> int:
+        """Number of member keys."""
+        return sum(map(len, self.members.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class ColdResult:
+    """Seconds from process start, peak RSS, and what moto alone needs for the same reads."""
+
+    keys: int
+    elbs: int
+    tree_read: float | None
+    first_describe_sent: float
+    first_plan: float
+    all_checked: float
+    describe_calls: int
+    write_calls: int
+    peak_rss_mb: float
+    moto_describe_floor: float
+
+
+def plan_tree(prefix: str, elbs: int = 1000, members: int = 100) -> ColdTree:
+    """Names and synthetic instance ids for the cold-start tree."""
+    return ColdTree(prefix, {f"cold-{n:04d}": [instance_id() for _ in range(members)]
+                             for n in range(elbs)})
+
+
+async def populate(etcd: aetcd.Client, aws: Any, tree: ColdTree, workers: int = 8) -> float:
+    """Put every key (txns of 128 puts) and create every ELB with its members registered,
+    both concurrently; also record each ELB as managed, as a previous run would have.
+    Returns the seconds it took."""
+    started = time.perf_counter()
+    keys = [member_key(tree.prefix, elb, i) for elb, ids in tree.members.items() for i in ids]
+    keys += [f"{tree.prefix}State/elb/{REGION}/{elb}" for elb in tree.members]
+    batches = iter([keys[n : n + TXN_OPS] for n in range(0, len(keys), TXN_OPS)])
+    elbs = iter(tree.members.items())
+
+    async def put_batches() -> None:
+        for batch in batches:
+            puts = [etcd.transactions.put(k.encode(), b"") for k in batch]
+            await etcd.transaction(compare=[], success=puts, failure=[])
+
+    async def create_elbs() -> None:
+        for name, ids in elbs:
+            await create_elb(aws, name, ids)
+
+    await asyncio.gather(*(put_batches() for _ in range(workers)),
+                         *(create_elbs() for _ in range(workers)))
+    return time.perf_counter() - started
+
+
+async def moto_describe_floor(aws: Any, tree: ColdTree, concurrency: int = 50) -> float:
+    """Seconds moto needs to answer the same 50 DescribeLoadBalancers calls (20 names each),
+    sent directly and all at once, as the service sends them."""
+    names = sorted(tree.members)
+    chunks = [names[n : n + 20] for n in range(0, len(names), 20)]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def describe(chunk: list[str]) -> None:
+        async with gate:
+            await aws.describe_load_balancers(LoadBalancerNames=chunk)
+
+    started = time.perf_counter()
+    await asyncio.gather(*map(describe, chunks))
+    return time.perf_counter() - started
+
+
+async def cold_start(service: ServiceProcess, proxy: TimedProxy, tree: ColdTree,
+                     settle: float = 1.0) -> ColdResult:
+    """Start ``service`` and time it until its describes are answered; peak RSS after
+    ``settle`` more seconds (VmHWM only grows, so a later read can only be larger)."""
+    proxy.reset()
+    chunks = -(-len(tree.members) // 20)
+    await service.start()
+    try:
+        async with asyncio.timeout(180):
+            describes = await proxy.answered_count(DESCRIBE, chunks)
+    except TimeoutError:
+        service.check_alive()
+        raise
+    await asyncio.sleep(settle)
+    service.check_alive()
+    rss = service.peak_rss_mb()
+    read_at = service.first_line("read ")
+    writes = [a for a in proxy.answered if a.action != DESCRIBE]
+    return ColdResult(
+        keys=tree.keys, elbs=len(tree.members),
+        tree_read=None if read_at is None else read_at - service.started_at,
+        first_describe_sent=min(a.sent for a in describes) - service.started_at,
+        first_plan=describes[0].at - service.started_at,
+        all_checked=describes[chunks - 1].at - service.started_at,
+        describe_calls=len(describes), write_calls=len(writes), peak_rss_mb=rss,
+        moto_describe_floor=0.0)

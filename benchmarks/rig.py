@@ -1,0 +1,157 @@
+"""The benchmark's moving parts: the service as a subprocess, AWS clients, keys, the machine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import platform
+import secrets
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parents[1]
+_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def instance_id() -> str:
+    """A synthetic instance id (moto's classic ELB accepts ids of instances that do not exist)."""
+    return "i-" + secrets.token_hex(9)[:17]
+
+
+def member_key(prefix: str, elb: str, instance: str) -> str:
+    """The etcd key making ``instance`` a `multiple` member of classic ELB ``elb``."""
+    return f"{prefix}/elb/{REGION}/{elb}/multiple/{instance}"
+
+
+@contextlib.asynccontextmanager
+async def elb_client(endpoint: str, pool: int = 10) -> AsyncIterator[Any]:
+    """An aiobotocore classic-ELB client of ``endpoint`` with dummy credentials."""
+    config = AioConfig(max_pool_connections=pool, retries={"total_max_attempts": 1})
+    creator = get_session().create_client(  # type: ignore[call-overload]
+        "elb", region_name=REGION, endpoint_url=endpoint, config=config, **_CREDENTIALS)
+    async with creator as client:
+        yield client
+
+
+async def create_elb(client: Any, name: str, instances: list[str]) -> None:
+    """Create a classic ELB and register ``instances`` with it (one call)."""
+    await client.create_load_balancer(
+        LoadBalancerName=name, AvailabilityZones=[f"{REGION}a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+    if instances:
+        await client.register_instances_with_load_balancer(
+            LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instances])
+
+
+def service_env(aws_endpoint: str) -> dict[str, str]:
+    """Our environment less AWS/LBMANAGER/ETCD settings, pointed at ``aws_endpoint``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AWS_", "LBMANAGER_", "ETCD_"))}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
+               AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=aws_endpoint,
+               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               AWS_EC2_METADATA_DISABLED="true")
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """`python -m lbmanager run` as a subprocess; stderr lines are kept with their arrival time."""
+
+    args: list[str]
+    env: dict[str, str]
+    started_at: float = 0.0
+    lines: list[tuple[float, str]] = field(default_factory=list)
+    _proc: asyncio.subprocess.Process | None = None
+    _reader: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        """PID of the running service."""
+        assert self._proc is not None, "service not started"
+        return self._proc.pid
+
+    async def start(self) -> None:
+        """Start the process; ``started_at`` is taken just before the fork."""
+        self.started_at = time.perf_counter()
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lbmanager", "run", *self.args, env=self.env, cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE)
+        self._reader = asyncio.create_task(self._read(self._proc.stderr))
+
+    async def _read(self, stream: asyncio.StreamReader | None) -> None:
+        assert stream is not None
+        while line := await stream.readline():
+            self.lines.append((time.perf_counter(), line.decode(errors="replace").rstrip()))
+
+    def first_line(self, text: str) -> float | None:
+        """When the first stderr line containing ``text`` arrived, if one did."""
+        return next((at for at, line in self.lines if text in line), None)
+
+    def check_alive(self) -> None:
+        """Raise with the log tail if the service has exited."""
+        if self._proc is not None and self._proc.returncode is not None:
+            raise RuntimeError(f"service exited with {self._proc.returncode}:\n{self.log_tail()}")
+
+    def log_tail(self, count: int = 20) -> str:
+        """The last stderr lines."""
+        return "\n".join(line for _, line in self.lines[-count:])
+
+    def peak_rss_mb(self) -> float:
+        """VmHWM (peak resident set) of the running service, in MB (10^6 bytes)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines()
+                   if line.startswith("VmHWM:"))
+        return kib * 1024 / 1e6
+
+    async def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM our process by PID, SIGKILL it after ``grace`` s; return its exit status."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), grace)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        return proc.returncode
+
+
+def service_args(etcd_endpoint: str, prefix: str, log_level: str) -> list[str]:
+    """Flags of `lbmanager run` for a benchmark: long resync, its own prefixes."""
+    return ["--etcd-endpoints", etcd_endpoint, "--prefix", prefix,
+            "--state-prefix", prefix + "State", "--resync-interval", "3600",
+            "--log-level", log_level]
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, RAM, Python version and date of this run."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown")
+    meminfo = Path("/proc/meminfo").read_text().split()
+    ram_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "ram": f"{ram_gib:.1f} GiB",
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
