@@ -8,11 +8,12 @@ figure is read off the calls moto answered. See docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -33,6 +34,19 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+@contextlib.asynccontextmanager
+async def _watched(service: ServiceProcess) -> AsyncIterator[ServiceProcess]:
+    """Show the service's log tail if the block fails; always stop it and say how it ended."""
+    try:
+        yield service
+    except Exception:
+        _say(f"service log (tail):\n{service.log_tail()}")
+        raise
+    finally:
+        status = await service.stop()
+        _say(f"service stopped by SIGTERM, exit status {status}")
+
+
 def _args(etcd: EtcdServer, prefix: str, log_level: str) -> list[str]:
     return [*service_args(etcd.endpoint, prefix, log_level),
             "--status-addr", f"{HOST}:{free_port()}"]
@@ -47,7 +61,7 @@ async def _live(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetc
         await prepare(direct, etcd, prefix, options.rounds)
         service = ServiceProcess(_args(etcd_server, prefix, "warning"), service_env(proxy.endpoint))
         await service.start()
-        try:
+        async with _watched(service):
             await wait_started(etcd, prefix)
             _say(f"service started (pid {service.pid}); measuring latency "
                  f"({options.samples} samples + floor)...")
@@ -62,12 +76,6 @@ async def _live(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetc
             rows_burst = burst_rows(bursts)
             _say(table(rows_burst))
             service.check_alive()
-        except Exception:
-            _say(f"service log (tail):\n{service.log_tail()}")
-            raise
-        finally:
-            status = await service.stop()
-        _say(f"service stopped by SIGTERM, exit status {status}")
         return rows + rows_burst
 
 
@@ -83,14 +91,8 @@ async def _cold(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetc
             _say(f"cold start run {run + 1}/{options.rounds}...")
             service = ServiceProcess(_args(etcd_server, tree.prefix, "info"),
                                      service_env(proxy.endpoint))
-            try:
+            async with _watched(service):
                 result = await cold_start(service, proxy, tree)
-            except Exception:
-                _say(f"service log (tail):\n{service.log_tail()}")
-                raise
-            finally:
-                status = await service.stop()
-            _say(f"service stopped by SIGTERM, exit status {status}")
             floor = await moto_describe_floor(direct, tree)
             results.append(dataclasses.replace(result, moto_describe_floor=floor))
     rows = cold_rows(results)
