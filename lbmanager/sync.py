@@ -33,7 +33,7 @@ class Settle:
     ``quiet`` seconds, but no longer than ``maximum`` in all, so a burst costs about two syncs.
     """
 
-    quiet: float = 0.05
+    quiet: float = 0.1
     maximum: float = 2.0
 
 
