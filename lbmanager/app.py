@@ -20,10 +20,10 @@ from lbmanager.providers.route53 import Route53Provider
 from lbmanager.ratelimit import RateLimiter
 from lbmanager.reconcile import SyncContext, TargetResult
 from lbmanager.registry import ManagedTargets
+from lbmanager.retry import Backoff
 from lbmanager.settings import Settings
 from lbmanager.state import Tree
-from lbmanager.store import Event, KeyValue, Store, parse_endpoints
-from lbmanager.sync import Backoff
+from lbmanager.store import Event, KeyValue, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def open_context(
     settings: Settings, *, apply: bool
 ) -> AsyncIterator[tuple[Store, SyncContext, Providers]]:
     """The store, an empty sync context and the providers, closed together."""
-    store = Store(parse_endpoints(settings.etcd_endpoints))
+    store = Store(settings.endpoints())
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         clients = AwsClients(stack)

@@ -9,10 +9,9 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from lbmanager.errors import EXIT_USAGE, SyncError
 from lbmanager.logs import setup_logging
 from lbmanager.settings import Settings
-
-EXIT_USAGE = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,7 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "forget": lambda: commands.forget(settings, args.target),
         "member": lambda: commands.member(settings, args),
     }
-    return _run_async(handlers[args.command])
+    try:
+        return _run_async(handlers[args.command])
+    except SyncError as error:
+        # etcd or AWS unreachable for a one-shot command: one line, not a traceback.
+        print(f"lbmanager: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

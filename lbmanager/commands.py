@@ -8,12 +8,13 @@ import sys
 from collections.abc import Hashable
 
 from lbmanager.app import open_context, serve
-from lbmanager.errors import SyncError
+from lbmanager.errors import EXIT_USAGE, SyncError
 from lbmanager.keys import (
-    KeyError_,
+    InvalidKey,
     Target,
     format_key,
     format_target_key,
+    parse_key,
     parse_member_path,
     parse_target_path,
     tree_prefix,
@@ -22,8 +23,8 @@ from lbmanager.kinds import KINDS, Providers
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
 from lbmanager.settings import Settings
 from lbmanager.state import Tree, active_entries
+from lbmanager.store import Store
 
-EXIT_USAGE = 2
 EXIT_PENDING = 3
 
 
@@ -36,11 +37,7 @@ async def run(settings: Settings) -> int:
 async def plan(settings: Settings) -> int:
     """`lbmanager plan`: print the pending changes per target; 0 in sync, 3 pending, 1 errors."""
     async with open_context(settings, apply=False) as (store, context, providers):
-        _, (tree_kvs, state_kvs) = await store.read(
-            [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
-        for kv in tree_kvs:
-            context.tree.put(kv.key, kv.mod_revision)
-        context.managed.load(state_kvs)
+        await _load(store, settings, context)
         targets = set(context.tree.targets()) | set(context.managed)
         units = build_units(targets, context, providers)
         results = [r for batch in await asyncio.gather(*(_plan_unit(u) for u in units))
@@ -91,7 +88,7 @@ async def forget(settings: Settings, path: str) -> int:
     """`lbmanager forget TARGET`: drop the managed record, leave the cloud alone."""
     try:
         target = parse_target_path(_relative(path, settings.prefix))
-    except KeyError_ as error:
+    except InvalidKey as error:
         return _usage(f"target {path!r}: {error}")
     async with open_context(settings, apply=True) as (store, _, _):
         found = await store.delete(format_target_key(target, settings.state_prefix))
@@ -105,26 +102,31 @@ async def member(settings: Settings, args: argparse.Namespace) -> int:
         return await _member_ls(settings, args.target)
     try:
         key = parse_member_path(_relative(args.key, settings.prefix))
-    except KeyError_ as error:
+    except InvalidKey as error:
         return _usage(f"key {args.key!r}: {error}")
     full = format_key(key, settings.prefix)
     async with open_context(settings, apply=True) as (store, _, _):
         if args.member_command == "add":
             await store.put(full, args.value.encode())
             print(f"put {full}")
-        elif await store.delete(full):
-            print(f"deleted {full}")
-        else:
+            return 0
+        # Remove every spelling of this member (www.Example.com vs www.example.com.), so a
+        # unit's ExecStop undoes whatever form its ExecStartPost wrote.
+        head = tree_prefix(settings.prefix) + f"{key.kind}/{key.region}/{key.name}/"
+        _, (kvs,) = await store.read([head])
+        same = [kv.key.decode() for kv in kvs if parse_key(kv.key, settings.prefix) == key]
+        for raw in same:
+            await store.delete(raw)
+            print(f"deleted {raw}")
+        if not same:
             print(f"{full} was not there")
     return 0
 
 
 async def _member_ls(settings: Settings, under: str) -> int:
     async with open_context(settings, apply=False) as (store, context, _):
-        _, (kvs,) = await store.read([tree_prefix(settings.prefix)])
+        await _load(store, settings, context)
     tree = context.tree
-    for kv in kvs:
-        tree.put(kv.key, kv.mod_revision)
     wanted = tree_prefix(settings.prefix) + _relative(under, settings.prefix)
     for target in sorted(tree.targets(), key=str):
         entries = tree.entries(target)
@@ -137,6 +139,15 @@ async def _member_ls(settings: Settings, under: str) -> int:
         if malformed.key.startswith(wanted):
             print(f"malformed {malformed.key}  ({malformed.reason})")
     return 0
+
+
+async def _load(store: Store, settings: Settings, context: SyncContext) -> None:
+    """Read the tree and the managed record, at one revision, into ``context``."""
+    _, (tree_kvs, state_kvs) = await store.read(
+        [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
+    for kv in tree_kvs:
+        context.tree.put(kv.key, kv.mod_revision)
+    context.managed.load(state_kvs)
 
 
 def _relative(path: str, prefix: str) -> str:

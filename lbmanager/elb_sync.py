@@ -5,14 +5,14 @@ from __future__ import annotations
 from lbmanager.errors import PermanentError
 from lbmanager.keys import Target
 from lbmanager.plan import plan_members
-from lbmanager.providers.elb import ElbProvider
+from lbmanager.providers import ElbApi
 from lbmanager.reconcile import SyncContext, TargetResult
 
 
 class ElbUnit:
     """Keeps one ELB's registered instances equal to the target's active members."""
 
-    def __init__(self, target: Target, context: SyncContext, provider: ElbProvider) -> None:
+    def __init__(self, target: Target, context: SyncContext, provider: ElbApi) -> None:
         self._target = target
         self._context = context
         self._provider = provider
@@ -29,16 +29,19 @@ class ElbUnit:
     async def sync(self, full: bool) -> list[TargetResult]:
         """Plan against the registered instances, and write the difference."""
         context, target = self._context, self._target
+        # The cache is trusted again only once this sync has written its result back.
+        current, self._known = self._known, None
+        # A target with nothing left to do reports a clean result, clearing any old error.
         if not context.wanted(target):
-            return []
-        has_keys = bool(context.tree.entries(target))
-        if not has_keys and context.apply and not await context.managed.still_recorded(target):
-            return []
-        current = self._known
+            return [TargetResult(target)]
+        keyless = not context.tree.entries(target)
+        if keyless and context.apply and not await context.managed.still_recorded(target):
+            return [TargetResult(target)]
         if full or current is None:
             current = await self._provider.instances(target.region, target.name)
+        # Decided after the read, before any write: keys may have come back meanwhile.
+        has_keys = bool(context.tree.entries(target))
         changes = plan_members(context.tree.active_members(target), current, context.policy)
-        self._known = None
         if context.apply:
             await self._apply(has_keys, changes.add, changes.remove)
             self._known = (current | changes.add) - changes.remove

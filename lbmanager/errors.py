@@ -1,4 +1,7 @@
-"""The two kinds of failure every layer agrees on (SPEC §5)."""
+"""The two kinds of failure every layer agrees on (SPEC §5), and the exit status of bad usage."""
+
+# SPEC §5: bad flags, files or keys given on the command line exit with status 2.
+EXIT_USAGE = 2
 
 
 class SyncError(Exception):

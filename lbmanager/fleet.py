@@ -8,7 +8,8 @@ from typing import Any
 from lbmanager.keys import Target
 from lbmanager.kinds import KINDS, Providers
 from lbmanager.reconcile import SyncContext, TargetResult
-from lbmanager.sync import Backoff, Worker
+from lbmanager.retry import Backoff
+from lbmanager.sync import Worker
 
 
 class Fleet:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
-import stamina
-
+from lbmanager.retry import Backoff, retrying
 from lbmanager.store import Compacted, Event, KeyValue, Store, StoreUnavailable
-from lbmanager.sync import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +28,7 @@ class TreeFollower:
 
     async def read(self) -> None:
         """Read both prefixes at one revision, retrying while etcd is unavailable."""
-        async for attempt in self._retrying():
+        async for attempt in retrying(self._backoff, StoreUnavailable):
             with attempt:
                 try:
                     revision, (tree, state) = await self._store.read(self._prefixes)
@@ -46,7 +44,7 @@ class TreeFollower:
         """Watch from the last revision seen + 1, forever; re-read the tree after compaction."""
         while True:
             try:
-                async for attempt in self._retrying():
+                async for attempt in retrying(self._backoff, StoreUnavailable):
                     with attempt:
                         await self._watch_until_broken()
             except Compacted as compacted:
@@ -59,20 +57,16 @@ class TreeFollower:
         so the backoff grows across failed reconnects and starts afresh after a good stream."""
         opened = False
         try:
-            async for events in self._store.watch(self._prefixes[0], self.revision + 1):
+            async for batch in self._store.watch(self._prefixes[0], self.revision + 1):
                 opened = True
-                if events:
-                    self._on_events(events)
-                    self.revision = events[-1].revision
+                if batch.events:
+                    self._on_events(batch.events)
+                    self.revision = batch.events[-1].revision
+                # On a quiet prefix, progress keeps the resume point recent, so a reconnect
+                # after compaction resumes instead of re-reading the whole tree.
+                self.revision = max(self.revision, batch.progress)
         except StoreUnavailable as error:
             log.warning("etcd watch lost at revision %d: %s", self.revision, error)
             await self._store.reconnect()
             if not opened:
                 raise
-
-    def _retrying(self) -> AsyncIterator[stamina.Attempt]:
-        return stamina.retry_context(
-            on=StoreUnavailable, attempts=None, timeout=None,
-            wait_initial=self._backoff.initial, wait_max=self._backoff.maximum,
-            wait_jitter=self._backoff.initial,
-        ).__aiter__()

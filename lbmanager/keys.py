@@ -20,7 +20,7 @@ class MemberClass(StrEnum):
     MULTIPLE = "multiple"
 
 
-class KeyError_(ValueError):
+class InvalidKey(ValueError):
     """A key segment broke its rule; the message is the reason shown to operators."""
 
 
@@ -81,7 +81,7 @@ _DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 def _checked(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
         if not pattern.fullmatch(value):
-            raise KeyError_(f"bad {what} {value!r}")
+            raise InvalidKey(f"bad {what} {value!r}")
         return value
 
     return check
@@ -90,27 +90,27 @@ def _checked(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
 def canonical_ip(value: str) -> str:
     """The canonical text of an IPv4 or IPv6 address; leading zeros and zone ids are refused."""
     if "%" in value:
-        raise KeyError_(f"bad IP address {value!r}: zone ids are not allowed")
+        raise InvalidKey(f"bad IP address {value!r}: zone ids are not allowed")
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise KeyError_(f"bad IP address {value!r}") from None
+        raise InvalidKey(f"bad IP address {value!r}") from None
 
 
 def canonical_fqdn(value: str) -> str:
     """Lower case with a trailing dot; an optional leading ``*`` label."""
     if not value.isascii():
         # Checked before lower(): some non-ASCII letters (the Kelvin sign) lower to ASCII.
-        raise KeyError_(f"bad FQDN {value!r}: not ASCII")
+        raise InvalidKey(f"bad FQDN {value!r}: not ASCII")
     name = value.lower()
     name = name if name.endswith(".") else name + "."
     labels = name[:-1].split(".")
     if len(name) > 254 or not labels[0]:
-        raise KeyError_(f"bad FQDN {value!r}")
+        raise InvalidKey(f"bad FQDN {value!r}")
     for position, label in enumerate(labels):
         wildcard = position == 0 and label == "*"
         if not wildcard and not _DNS_LABEL.fullmatch(label):
-            raise KeyError_(f"bad FQDN {value!r}: label {label!r}")
+            raise InvalidKey(f"bad FQDN {value!r}: label {label!r}")
     return name
 
 
@@ -155,14 +155,14 @@ LAYOUTS: dict[str, Layout] = {
 def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
     """Validate kind/region/name[/fqdn] at the head of ``segments``; return them and the rest."""
     if not segments or not segments[0]:
-        raise KeyError_("missing kind")
+        raise InvalidKey("missing kind")
     kind = segments[0]
     layout = LAYOUTS.get(kind)
     if layout is None:
-        raise KeyError_(f"unknown kind {kind!r} (known: {', '.join(sorted(LAYOUTS))})")
+        raise InvalidKey(f"unknown kind {kind!r} (known: {', '.join(sorted(LAYOUTS))})")
     width = 4 if layout.has_fqdn else 3
     if len(segments) < width:
-        raise KeyError_(f"too few segments for kind {kind!r}")
+        raise InvalidKey(f"too few segments for kind {kind!r}")
     return (*_parse_head(tuple(segments[:width])), segments[width:])
 
 
@@ -184,14 +184,14 @@ def _target(kind: str, region: str, name: str, fqdn: str) -> Target:
 
 
 def parse_member_path(path: str) -> MemberKey:
-    """Parse ``kind/region/name[/fqdn]/class/member``; raise KeyError_ naming the reason."""
+    """Parse ``kind/region/name[/fqdn]/class/member``; raise InvalidKey naming the reason."""
     kind, region, name, fqdn, rest = _split_target(path.split("/"))
     if len(rest) != 2:
-        raise KeyError_(f"expected class and member after the target, got {len(rest)} segments")
+        raise InvalidKey(f"expected class and member after the target, got {len(rest)} segments")
     try:
         member_class = MemberClass(rest[0])
     except ValueError:
-        raise KeyError_(f"bad class {rest[0]!r} (single or multiple)") from None
+        raise InvalidKey(f"bad class {rest[0]!r} (single or multiple)") from None
     member = LAYOUTS[kind].check_member(rest[1])
     return MemberKey(kind, region, name, fqdn, member_class, member)
 
@@ -200,7 +200,7 @@ def parse_target_path(path: str) -> Target:
     """Parse ``kind/region/name[/fqdn]`` (the form `forget` and the state record use)."""
     kind, region, name, fqdn, rest = _split_target(path.split("/"))
     if rest:
-        raise KeyError_(f"unexpected segments after the target: {'/'.join(rest)!r}")
+        raise InvalidKey(f"unexpected segments after the target: {'/'.join(rest)!r}")
     return _target(kind, region, name, fqdn)
 
 
@@ -217,7 +217,7 @@ def parse_key(key: str | bytes, prefix: str) -> MemberKey | Malformed:
         return Malformed(key, f"key is not under {head!r}")
     try:
         return parse_member_path(key[len(head) :])
-    except KeyError_ as error:
+    except InvalidKey as error:
         return Malformed(key, str(error))
 
 

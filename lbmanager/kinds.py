@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from lbmanager.elb_sync import ElbUnit
 from lbmanager.keys import Target
-from lbmanager.providers.elb import ElbProvider
-from lbmanager.providers.route53 import Route53Provider
+from lbmanager.providers import ElbApi, Route53Api
 from lbmanager.reconcile import SyncContext, SyncUnit
 from lbmanager.zone_sync import ZoneUnit
 
@@ -17,8 +16,8 @@ from lbmanager.zone_sync import ZoneUnit
 class Providers:
     """One provider per API, shared by every unit of that kind."""
 
-    elb: ElbProvider
-    route53: Route53Provider
+    elb: ElbApi
+    route53: Route53Api
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from lbmanager.keys import format_key, parse_member_path
 from lbmanager.logs import setup_logging
 from lbmanager.providers.aws import AwsClients
 from lbmanager.settings import Settings
-from lbmanager.store import Store, parse_endpoints
+from lbmanager.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ async def _create_demo(settings: Settings) -> Demo:
         route53 = await clients.get("route53", REGION)
         zone = await route53.create_hosted_zone(Name=DEMO_ZONE, CallerReference="lbmanager-local")
         zone_id = str(zone["HostedZone"]["Id"]).rsplit("/", 1)[-1]
-    store = Store(parse_endpoints(settings.etcd_endpoints))
+    store = Store(settings.endpoints())
     try:
         await store.put(format_key(parse_member_path(_elb_path(instances[0])), settings.prefix))
     finally:

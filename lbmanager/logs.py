@@ -30,7 +30,6 @@ def setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # botocore logs every credential lookup at INFO; stamina logs a bare event name per retry,
-    # while our worker logs each retry with its reason.
-    for noisy in ("botocore", "aiobotocore", "stamina"):
+    # botocore logs every credential lookup at INFO.
+    for noisy in ("botocore", "aiobotocore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING + 1, root.level))

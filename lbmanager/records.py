@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lbmanager.keys import InvalidKey, canonical_ip
 from lbmanager.plan import Policy
 
 # ChangeResourceRecordSets limits: 1000 ResourceRecord elements and 32,000 characters of values
@@ -130,9 +131,9 @@ def _plan_family(
 
 def _canonical(value: str) -> str:
     try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return value
+        return canonical_ip(value)
+    except InvalidKey:
+        return value  # not an IP (someone else's record): compare it as it is
 
 
 def after_changes(record_sets: Iterable[RecordSet],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from lbmanager.keys import KeyError_, Target, format_target_key, parse_target_path
+from lbmanager.keys import InvalidKey, Target, format_target_key, parse_target_path
 from lbmanager.store import KeyValue, Store
 
 
@@ -28,7 +28,7 @@ class ManagedTargets:
         for kv in kvs:
             try:
                 self._known.add(parse_target_path(kv.key.decode()[len(head) :]))
-            except (KeyError_, UnicodeDecodeError):
+            except (InvalidKey, UnicodeDecodeError):
                 continue
 
     def __contains__(self, target: Target) -> bool:

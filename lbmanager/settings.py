@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lbmanager.plan import Policy
-from lbmanager.store import parse_endpoints
+
+
+def parse_endpoints(text: str) -> list[tuple[str, int]]:
+    """``http://h:p,http://h2:p2`` -> [(h, p), ...]; raise ValueError naming a bad entry."""
+    endpoints = []
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        url = urlsplit(entry if "://" in entry else f"http://{entry}")
+        if url.scheme != "http" or not url.hostname or url.path not in ("", "/"):
+            raise ValueError(f"bad etcd endpoint {entry!r} (expected http://HOST:PORT)")
+        try:
+            port = url.port or 2379
+        except ValueError:
+            raise ValueError(f"bad etcd endpoint {entry!r}: bad port") from None
+        endpoints.append((url.hostname, port))
+    if not endpoints:
+        raise ValueError("no etcd endpoint given")
+    return endpoints
 
 
 class Settings(BaseSettings):
@@ -27,6 +44,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     status_addr: str = "127.0.0.1:9180"
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """The etcd endpoints as (host, port) pairs."""
+        return parse_endpoints(self.etcd_endpoints)
 
     @field_validator("etcd_endpoints")
     @classmethod

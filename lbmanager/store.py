@@ -12,7 +12,6 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aetcd
 import aetcd.exceptions
@@ -58,21 +57,13 @@ class Event:
     deleted: bool
 
 
-def parse_endpoints(text: str) -> list[tuple[str, int]]:
-    """``http://h:p,http://h2:p2`` -> [(h, p), ...]; raise ValueError naming a bad entry."""
-    endpoints = []
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        url = urlsplit(entry if "://" in entry else f"http://{entry}")
-        if url.scheme != "http" or not url.hostname or url.path not in ("", "/"):
-            raise ValueError(f"bad etcd endpoint {entry!r} (expected http://HOST:PORT)")
-        try:
-            port = url.port or 2379
-        except ValueError:
-            raise ValueError(f"bad etcd endpoint {entry!r}: bad port") from None
-        endpoints.append((url.hostname, port))
-    if not endpoints:
-        raise ValueError("no etcd endpoint given")
-    return endpoints
+@dataclass(frozen=True, slots=True)
+class WatchBatch:
+    """One watch response: its events, or for a progress notification the revision up to which
+    every event has been delivered (0 otherwise)."""
+
+    events: list[Event]
+    progress: int = 0
 
 
 class Store:
@@ -82,20 +73,36 @@ class Store:
         self._endpoints = itertools.cycle(endpoints)
         self._timeout = timeout
         self._client = self._new_client()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     def _new_client(self) -> aetcd.Client:
         host, port = next(self._endpoints)
         return aetcd.Client(host=host, port=port, timeout=self._timeout, options=_CHANNEL_OPTIONS)
 
     async def close(self) -> None:
-        """Close the connection."""
-        with contextlib.suppress(Exception):
-            await self._client.close()
+        """Close the connection, and any older one still retiring."""
+        for task in self._retiring:
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
+        await _close_quietly(self._client)
 
     async def reconnect(self) -> None:
-        """Drop the connection and use the next endpoint."""
-        await self.close()
-        self._client = self._new_client()
+        """Use the next endpoint from now on.
+
+        Other tasks may still be awaiting calls on the old connection, and closing it would
+        cancel them under their feet; every such call ends within the call timeout, so the old
+        connection is closed only once that has passed.
+        """
+        old, self._client = self._client, self._new_client()
+        task = asyncio.create_task(self._retire(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, client: aetcd.Client) -> None:
+        try:
+            await asyncio.sleep(self._timeout + 1)
+        finally:
+            await _close_quietly(client)
 
     @contextlib.asynccontextmanager
     async def _guard(self, what: str) -> AsyncIterator[aetcd.Client]:
@@ -133,9 +140,9 @@ class Store:
                     return revision, found
                 start = response.kvs[-1].key + b"\0"
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[list[Event]]:
-        """Events under ``prefix`` from ``start_revision`` on, one list per etcd response
-        (empty for the creation and progress responses, which prove the stream is open)."""
+    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchBatch]:
+        """Events under ``prefix`` from ``start_revision`` on, one batch per etcd response (the
+        first, the watch's creation, has none: it proves the stream is open)."""
         key = prefix.encode()
         create = rpc.WatchCreateRequest(key=key, range_end=prefix_range_end(key),
                                         start_revision=start_revision, progress_notify=True)
@@ -149,7 +156,9 @@ class Store:
                         raise Compacted(response.compact_revision)
                     if response.canceled:
                         raise StoreUnavailable(f"etcd watch canceled: {response.cancel_reason}")
-                    yield [_event(e) for e in response.events]
+                    events = [_event(e) for e in response.events]
+                    progress = 0 if events or response.created else response.header.revision
+                    yield WatchBatch(events, progress)
                 raise StoreUnavailable("etcd watch stream ended")
             finally:
                 call.cancel()
@@ -170,6 +179,11 @@ class Store:
         async with self._guard("delete") as client:
             deleted = await client.delete(key.encode())
         return deleted is not None
+
+
+async def _close_quietly(client: aetcd.Client) -> None:
+    with contextlib.suppress(Exception):
+        await client.close()
 
 
 async def _requests(create: rpc.WatchRequest) -> AsyncIterator[rpc.WatchRequest]:

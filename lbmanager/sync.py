@@ -8,20 +8,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import stamina
-
 from lbmanager.errors import PermanentError, TransientError
 from lbmanager.reconcile import SyncUnit, TargetResult
+from lbmanager.retry import Backoff, retrying
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Capped, jittered exponential backoff between retries of a transient failure."""
-
-    initial: float = 0.2
-    maximum: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +75,7 @@ class Worker:
     async def _sync_until_settled(self) -> list[TargetResult]:
         # Every attempt starts from the newest state: clearing dirty first means a kick that
         # lands mid-sync is never lost, and many kicks collapse into one follow-up sync.
-        async for attempt in stamina.retry_context(
-            on=TransientError,
-            attempts=None,
-            timeout=None,
-            wait_initial=self._backoff.initial,
-            wait_max=self._backoff.maximum,
-            wait_jitter=self._backoff.initial,
-        ):
+        async for attempt in retrying(self._backoff, TransientError):
             with attempt:
                 self._dirty.clear()
                 full, self._full = self._full, False
@@ -102,5 +86,13 @@ class Worker:
                     log.warning("sync %s: transient error, retrying: %s", self.name, error)
                     raise
                 except PermanentError as error:
-                    return [TargetResult(t, error=str(error)) for t in self.unit.targets()]
+                    return self._failed(str(error))
+                except Exception as error:
+                    # The worker supervises its unit: a surprise (a malformed AWS answer, a
+                    # bug) is reported on this unit's targets and never stops the others.
+                    log.exception("sync %s: unexpected error", self.name)
+                    return self._failed(f"unexpected {type(error).__name__}: {error}")
         raise AssertionError("unreachable: retries are unbounded")  # pragma: no cover
+
+    def _failed(self, error: str) -> list[TargetResult]:
+        return [TargetResult(t, error=error) for t in self.unit.targets()]

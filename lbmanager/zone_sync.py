@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lbmanager.errors import PermanentError
 from lbmanager.keys import Target
-from lbmanager.providers.route53 import Route53Provider
+from lbmanager.providers import Route53Api
 from lbmanager.reconcile import SyncContext, TargetResult
 from lbmanager.records import (
     NamePlan,
@@ -20,7 +20,7 @@ class ZoneUnit:
     """Keeps the A/AAAA record sets of a zone's managed names equal to their active members."""
 
     def __init__(self, region: str, zone_id: str, context: SyncContext,
-                 provider: Route53Provider) -> None:
+                 provider: Route53Api) -> None:
         self._region = region
         self._zone_id = zone_id
         self._context = context
@@ -40,16 +40,17 @@ class ZoneUnit:
 
     async def sync(self, full: bool) -> list[TargetResult]:
         """Plan every managed name against the zone, send all changes in few calls."""
-        targets = await self._wanted_targets()
+        # The cache is trusted again only once this sync has written its result back.
+        current, self._known = self._known, None
+        targets, finished = await self._wanted_targets()
+        # Names with nothing left to do report a clean result, clearing any old error.
+        results = {t: TargetResult(t) for t in finished}
         if not targets:
-            return []
+            return list(results.values())
         if self._zone_name is None:
             self._zone_name = await self._provider.zone_name(self._region, self._zone_id)
-        current = self._known
         if full or current is None:
             current = await self._provider.record_sets(self._region, self._zone_id)
-        self._known = None
-        results: dict[Target, TargetResult] = {}
         plans: dict[Target, NamePlan] = {}
         for target in sorted(targets, key=str):
             if not _inside(target.fqdn, self._zone_name):
@@ -72,17 +73,20 @@ class ZoneUnit:
                 self._known = after_changes(current, changes)
         return list(results.values())
 
-    async def _wanted_targets(self) -> list[Target]:
+    async def _wanted_targets(self) -> tuple[list[Target], list[Target]]:
+        """The names to sync, and the names that no longer need anything."""
         context = self._context
-        self._targets = {t for t in self._targets if context.wanted(t)}
+        finished = [t for t in self._targets if not context.wanted(t)]
+        self._targets.difference_update(finished)
         wanted = []
         # A copy: `add` may grow the set while this loop awaits etcd.
         for target in list(self._targets):
             keyless = not context.tree.entries(target)
             if keyless and context.apply and not await context.managed.still_recorded(target):
+                finished.append(target)
                 continue
             wanted.append(target)
-        return wanted
+        return wanted, finished
 
     async def _apply(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
         """Write all changes; return the permanent errors by target."""

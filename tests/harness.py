@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 import boto3
 
 from lbmanager.app import Service
+from lbmanager.retry import Backoff
 from lbmanager.settings import Settings
-from lbmanager.sync import Backoff
 
 T = TypeVar("T")
 

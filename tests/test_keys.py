@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbmanager.keys import (
-    KeyError_,
+    InvalidKey,
     Malformed,
     MemberClass,
     MemberKey,
@@ -240,5 +240,5 @@ def test_target_path_forms() -> None:
 )
 def test_bad_target_path_is_refused(path: str, reason: str) -> None:
     """parse_target_path refuses anything but exactly kind/region/name[/fqdn], naming why."""
-    with pytest.raises(KeyError_, match=reason):
+    with pytest.raises(InvalidKey, match=reason):
         parse_target_path(path)

@@ -47,3 +47,16 @@ async def test_malformed_key_is_reported_once_and_ignored(
     assert len(reports) == 2
     assert bad in reports[0]
     assert "bad class 'sometimes'" in reports[0]
+
+
+async def test_error_of_a_target_whose_keys_are_gone_is_cleared(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings
+) -> None:
+    """A missing ELB is reported; once its key is deleted, the report goes away."""
+    (instance,) = cloud.run_instances(1)
+    key = f"/lbManager/elb/us-east-1/nowhere/multiple/{instance}".encode()
+    async with running_service(settings) as service:
+        await etcd.put(key, b"")
+        await wait_for(lambda: service.status.target_errors, what="the missing ELB reported")
+        await etcd.delete(key)
+        await wait_for(lambda: not service.status.target_errors, what="the report cleared")

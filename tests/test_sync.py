@@ -12,7 +12,8 @@ from harness import wait_for
 from lbmanager.errors import PermanentError, TransientError
 from lbmanager.keys import Target
 from lbmanager.reconcile import TargetResult
-from lbmanager.sync import Backoff, Settle, Worker
+from lbmanager.retry import Backoff
+from lbmanager.sync import Settle, Worker
 
 WEB = Target("elb", "us-east-1", "web")
 
@@ -137,3 +138,18 @@ async def test_full_kick_reads_afresh_once(worker: tuple) -> None:
     running.kick()
     await wait_for(lambda: len(reports) == 2)
     assert [full for _, full in unit.calls] == [True, False]
+
+
+async def test_unexpected_error_is_reported_and_the_worker_lives_on(worker: tuple) -> None:
+    """A surprise exception becomes an error on the unit's targets; the next kick syncs again."""
+    running, unit, reports = worker
+    unit.failures = [KeyError("LoadBalancerDescriptions")]
+    running.kick()
+    await wait_for(lambda: len(reports) == 1)
+    error = reports[0][0].error
+    assert error is not None
+    assert "unexpected KeyError" in error
+    await asyncio.sleep(0.2)
+    running.kick()
+    await wait_for(lambda: len(reports) == 2)
+    assert reports[1] == [TargetResult(WEB)]

@@ -9,7 +9,9 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-# Retries live in one place, the worker's stamina loop (docs/design.md), so botocore makes one
+from lbmanager.providers.errors import calling
+
+# Retries live in one place, lbmanager.retry (docs/design.md), so botocore makes one
 # attempt per call; short timeouts turn a hung endpoint into a retryable error quickly.
 _CONFIG = AioConfig(
     retries={"total_max_attempts": 1, "mode": "standard"},
@@ -33,8 +35,12 @@ class AwsClients:
         key = (service, region)
         async with self._lock:
             if key not in self._clients:
-                creator = self._session.create_client(  # type: ignore[call-overload]
-                    service, region_name=region, config=_CONFIG
-                )
-                self._clients[key] = await self._stack.enter_async_context(creator)
+                with calling(f"create {service} client in {region}"):
+                    self._clients[key] = await self._open(service, region)
             return self._clients[key]
+
+    async def _open(self, service: str, region: str) -> Any:
+        creator = self._session.create_client(  # type: ignore[call-overload]
+            service, region_name=region, config=_CONFIG
+        )
+        return await self._stack.enter_async_context(creator)

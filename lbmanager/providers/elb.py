@@ -20,6 +20,8 @@ class ElbProvider:
         self._clients = clients
         self._pending: dict[tuple[str, str], list[asyncio.Future[frozenset[str]]]] = {}
         self._flush_scheduled: set[str] = set()
+        # Strong references to in-flight describe tasks, so the loop does not collect them.
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def instances(self, region: str, name: str) -> frozenset[str]:
         """Registered instances of one ELB; requests made in the same loop turn share calls."""
@@ -40,8 +42,8 @@ class ElbProvider:
             chunk = names[start : start + DESCRIBE_BATCH]
             futures = {name: wanted[(region, name)] for name in chunk}
             task = asyncio.get_running_loop().create_task(self._resolve(region, futures))
-            _BACKGROUND.add(task)
-            task.add_done_callback(_BACKGROUND.discard)
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     async def _resolve(
         self, region: str, futures: dict[str, list[asyncio.Future[frozenset[str]]]]
@@ -52,7 +54,8 @@ class ElbProvider:
         except Exception as error:
             found = dict.fromkeys(futures, error)
         for name, waiters in futures.items():
-            result = found[name]
+            missing = PermanentError(f"DescribeLoadBalancers {region}: no answer for {name!r}")
+            result = found.get(name, missing)
             for future in waiters:
                 if future.done():
                     continue
@@ -107,6 +110,3 @@ class ElbProvider:
 def _instances(instance_ids: Iterable[str]) -> list[dict[str, str]]:
     return [{"InstanceId": i} for i in sorted(instance_ids)]
 
-
-# Strong references to in-flight describe tasks, so the loop does not collect them mid-call.
-_BACKGROUND: set[asyncio.Task[None]] = set()

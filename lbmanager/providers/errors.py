@@ -11,18 +11,25 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     HTTPClientError,
+    IncompleteReadError,
     ReadTimeoutError,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from botocore.parsers import ResponseParserError
 
 from lbmanager.errors import PermanentError, SyncError, TransientError
 
-_THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
-    "PriorRequestNotComplete", "TooManyRequestsException", "RequestThrottled",
-    "SlowDown", "ServiceUnavailable", "InternalFailure", "InternalError",
+# The codes botocore's own "standard" retry mode treats as throttling or transient
+# (botocore/retries/standard.py), plus the server-side failure codes.
+_TRANSIENT_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException",
+    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException", "RequestTimeout", "RequestTimeoutException",
+    "ServiceUnavailable", "InternalFailure", "InternalError",
 })
 
 
@@ -38,13 +45,13 @@ def classify(error: BaseException, what: str) -> SyncError:
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         message = error.response.get("Error", {}).get("Message", "")
         text = f"{what}: {code or status}: {message}".rstrip(": ")
-        if code in _THROTTLING_CODES or status >= 500 or status == 429:
+        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return TransientError(text)
         return PermanentError(text)
     if isinstance(
         error,
-        BotoConnectionError | HTTPClientError | ReadTimeoutError | aiohttp.ClientError
-        | asyncio.TimeoutError | OSError,
+        BotoConnectionError | HTTPClientError | ReadTimeoutError | IncompleteReadError
+        | ResponseParserError | aiohttp.ClientError | asyncio.TimeoutError | OSError,
     ):
         return TransientError(f"{what}: {type(error).__name__}: {error}")
     return PermanentError(f"{what}: {type(error).__name__}: {error}")
@@ -57,5 +64,6 @@ def calling(what: str) -> Iterator[None]:
         yield
     except SyncError:
         raise
-    except (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as error:
+    except (ClientError, BotoCoreError, ResponseParserError, aiohttp.ClientError, TimeoutError,
+            OSError) as error:
         raise classify(error, what) from error

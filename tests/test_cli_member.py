@@ -1,0 +1,38 @@
+"""`lbmanager member rm` removes every spelling of a member, and one-shot commands fail cleanly."""
+
+from __future__ import annotations
+
+import aetcd
+import pytest
+from cli_helpers import cli_env, etcd_keys, run_cli
+from servers import EtcdServer
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+ZONE = "/lbManager/route53/us-east-1/Z123"
+
+
+async def test_member_rm_removes_the_key_as_a_unit_wrote_it(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
+    """A key put without the trailing dot, in capitals, is removed by `member rm` of it."""
+    written = f"{ZONE}/WWW.Example.com/multiple/10.0.0.1"
+    other = f"{ZONE}/www.example.com/multiple/10.0.0.2"
+    await etcd.put(written.encode(), b"")
+    await etcd.put(other.encode(), b"")
+    result = await run_cli("member", "rm", written, env=cli_env(etcd_server.endpoint))
+    assert result.returncode == 0, result
+    assert result.stdout.split() == ["deleted", written]
+    assert await etcd_keys(etcd, "/") == {other}
+
+
+async def test_one_shot_command_with_etcd_down_is_one_line_exit_1(
+    etcd_server: EtcdServer,
+) -> None:
+    """`plan` with etcd unreachable: exit 1 and one line naming etcd, no traceback."""
+    etcd_server.stop()
+    result = await run_cli("plan", env=cli_env(etcd_server.endpoint))
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("lbmanager: error: etcd"), result.stderr
+    assert "Traceback" not in result.stderr
