@@ -137,6 +137,8 @@ class _TreeChanges:
                 self._put(kv.key, kv.mod_revision)
         finally:
             gc.enable()
+        # Forget reports of keys that vanished while we were not watching.
+        self._reported = {k: r for k, r in self._reported.items() if k in context.tree.malformed}
         context.managed.load(state_kvs)
         self._fleet.kick(before | set(context.tree.targets()) | set(context.managed), full=True)
 
