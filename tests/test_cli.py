@@ -234,7 +234,8 @@ async def test_member_rm_deletes_and_reports_absence(etcd: aetcd.Client,
 async def test_member_ls_marks_states(etcd: aetcd.Client, etcd_server: EtcdServer) -> None:
     """`member ls`: newest single active, other keys inactive, malformed keys with reason."""
     web, api = "/lbManager/elb/us-east-1/web", "/lbManager/elb/us-east-1/api"
-    keys = [f"{web}/multiple/i-0000000a", f"{web}/single/i-0000000b", f"{web}/single/i-0000000c",
+    # The newest single (put last) has the smaller name: key order must not pick the winner.
+    keys = [f"{web}/multiple/i-0000000a", f"{web}/single/i-0000000c", f"{web}/single/i-0000000b",
             f"{api}/multiple/i-0000000d", f"{api}/multiple/i-0000000e"]
     for key in keys:
         await etcd.put(key.encode(), b"")

@@ -48,12 +48,14 @@ async def test_compaction_while_disconnected_forces_full_reread(
     etcd: aetcd.Client, cloud: Cloud, settings: Settings, etcd_proxy: TcpProxy,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """If the revision to resume from was compacted, the whole tree is read again and synced."""
+    """If the revision to resume from was compacted, the whole tree is read again and synced;
+    a malformed key seen again in that read is not reported again (same key revision)."""
     first, second = cloud.run_instances(2)
     cloud.create_elb("web")
     await etcd.put(f"{ELB}{first}".encode(), b"")
+    await etcd.put(b"/lbManager/elb/us-east-1/web/sometimes/i-0000000a", b"")
     proxied = settings.model_copy(update={"etcd_endpoints": etcd_proxy.endpoint})
-    async with running_service(proxied):
+    async with running_service(proxied) as service:
         await wait_for(lambda: cloud.elb_instances("web") == {first}, what="first registered")
         await etcd_proxy.cut()
         await etcd.delete(f"{ELB}{first}".encode())
@@ -65,6 +67,7 @@ async def test_compaction_while_disconnected_forces_full_reread(
         await wait_for(lambda: cloud.elb_instances("web") == {second},
                        what="state after compaction to be synced")
     assert "reading the whole tree again" in caplog.text
+    assert service.status.malformed_reports == 1
 
 
 async def test_etcd_restart_under_running_service(
@@ -111,15 +114,14 @@ async def test_service_waits_for_etcd_at_start(
 
 
 async def test_stop_while_waiting_for_etcd_at_start(
-    etcd_server: EtcdServer, settings: Settings
+    etcd_server: EtcdServer, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A stop request ends the service even while its first read still waits for etcd."""
     etcd_server.stop()
     service = Service(settings, FAST_BACKOFF)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    # Let the first read fail and back off at least once before asking to stop.
-    await asyncio.wait([task], timeout=0.3)
+    await wait_for(lambda: "cannot read the tree yet" in caplog.text, what="a failed first read")
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 5)

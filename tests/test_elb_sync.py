@@ -82,3 +82,15 @@ async def test_a_failed_write_makes_the_next_sync_read_the_elb(error: Exception)
     await unit.sync(full=False)
     assert elb.reads == 2
     assert elb.registered == {"i-0000000a", "i-0000000b"}
+
+
+async def test_a_refused_register_does_not_hold_back_the_deregister() -> None:
+    """A permanent register failure is raised, but the pending removal still happens."""
+    elb = InMemoryElb()
+    unit, tree = unit_over(elb)
+    elb.registered = {"i-0000000a"}
+    tree.put(KEY + "i-0000000b", 1)
+    elb.fail_next_write = PermanentError("InvalidInstance")
+    with pytest.raises(PermanentError, match="InvalidInstance"):
+        await unit.sync(full=True)
+    assert elb.registered == set()

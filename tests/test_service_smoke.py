@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import aetcd
 import pytest
+from cloud_calls import SyncReports, reports_fixture  # noqa: F401 - registers `reports`
 from harness import Cloud, running_service, wait_for
 
 from lbmanager.settings import Settings
@@ -43,10 +44,10 @@ async def test_malformed_key_is_reported_once_and_ignored(
         await etcd.put(bad.encode(), b"again")
         await wait_for(lambda: service.status.malformed_reports == 2, what="second report")
         await etcd.delete(bad.encode())
-    reports = [r.getMessage() for r in caplog.records if "malformed key" in r.getMessage()]
-    assert len(reports) == 2
-    assert bad in reports[0]
-    assert "bad class 'sometimes'" in reports[0]
+    logged = [r.getMessage() for r in caplog.records if "malformed key" in r.getMessage()]
+    assert len(logged) == 2
+    assert bad in logged[0]
+    assert "bad class 'sometimes'" in logged[0]
 
 
 async def test_error_of_a_target_whose_keys_are_gone_is_cleared(
@@ -60,3 +61,36 @@ async def test_error_of_a_target_whose_keys_are_gone_is_cleared(
         await wait_for(lambda: service.status.target_errors, what="the missing ELB reported")
         await etcd.delete(key)
         await wait_for(lambda: not service.status.target_errors, what="the report cleared")
+
+
+async def test_newest_single_wins_at_start_up_whatever_the_key_order(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings
+) -> None:
+    """Read at start-up, the single key set last wins even when it sorts first."""
+    low, high = sorted(cloud.run_instances(2))
+    cloud.create_elb("web")
+    await etcd.put(f"/lbManager/elb/us-east-1/web/single/{high}".encode(), b"")
+    await etcd.put(f"/lbManager/elb/us-east-1/web/single/{low}".encode(), b"")
+    async with running_service(settings):
+        await wait_for(lambda: cloud.elb_instances("web") == {low}, what="the newest single")
+
+
+async def test_forget_while_running_stops_the_emptying(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings, reports: SyncReports
+) -> None:
+    """A target forgotten while the service runs is left as it is when its keys go."""
+    (instance,) = cloud.run_instances(1)
+    cloud.create_elb("web")
+    key = f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode()
+    await etcd.put(key, b"")
+    async with running_service(settings):
+        await wait_for(lambda: cloud.elb_instances("web") == {instance}, what="registered")
+        await wait_for(lambda: etcd.get(RECORD), what="the managed record")
+        synced = reports.syncs("elb/us-east-1/web")
+        await etcd.delete(RECORD)  # what `lbmanager forget elb/us-east-1/web` does
+        await etcd.delete(key)
+        await reports.wait_syncs("elb/us-east-1/web", synced + 1)
+        assert cloud.elb_instances("web") == {instance}
+
+
+RECORD = b"/lbManagerState/elb/us-east-1/web"

@@ -1,10 +1,11 @@
-"""`lbmanager member rm` removes every spelling of a member, and one-shot commands fail cleanly."""
+"""CLI edges: `member rm` of any spelling, `plan` with errors, one-shot commands without etcd."""
 
 from __future__ import annotations
 
 import aetcd
 import pytest
-from cli_helpers import cli_env, etcd_keys, run_cli
+from cli_helpers import cli_env, etcd_keys, plan_rows, run_cli
+from harness import Cloud
 from servers import EtcdServer
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -36,3 +37,20 @@ async def test_one_shot_command_with_etcd_down_is_one_line_exit_1(
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("lbmanager: error: etcd"), result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_plan_exits_1_on_errors_alone_and_3_when_changes_are_pending(
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
+    """A missing ELB alone: exit 1 with an ERROR row; plus a pending change elsewhere: exit 3."""
+    (instance,) = cloud.run_instances(1)
+    await etcd.put(f"/lbManager/elb/us-east-1/nowhere/multiple/{instance}".encode(), b"")
+    env = cli_env(etcd_server.endpoint)
+    errors_only = await run_cli("plan", env=env)
+    assert errors_only.returncode == 1, errors_only
+    assert any("ERROR" in line for line in plan_rows(errors_only.stdout)["elb/us-east-1/nowhere"])
+    cloud.create_elb("web")
+    await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode(), b"")
+    both = await run_cli("plan", env=env)
+    assert both.returncode == 3, both
+    assert plan_rows(both.stdout)["elb/us-east-1/web"] == [f"+ {instance}"]
