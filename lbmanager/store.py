@@ -55,6 +55,7 @@ class Event:
     value: bytes
     revision: int
     deleted: bool
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +170,28 @@ class Store:
             found = await client.get(key.encode())
         return None if found is None else KeyValue(found.key, found.value, found.mod_revision)
 
-    async def put(self, key: str, value: bytes = b"") -> None:
-        """Set one key."""
+    async def put(self, key: str, value: bytes = b"", lease: int = 0) -> int:
+        """Set one key (on ``lease`` if given); return the revision of the put."""
         async with self._guard("put") as client:
-            await client.put(key.encode(), value)
+            response = await client.put(key.encode(), value, lease=lease or None)
+        return int(response.header.revision)
+
+    async def grant(self, ttl: int) -> int:
+        """A new lease of ``ttl`` seconds; returns its id."""
+        async with self._guard("lease grant") as client:
+            lease = await client.lease(ttl)
+        return int(lease.id)
+
+    async def keep_alive(self, lease: int) -> int:
+        """Refresh ``lease``; return its new TTL, 0 if it has expired."""
+        async with self._guard("lease keep-alive") as client:
+            reply = await client.refresh_lease(lease)
+        return int(reply.TTL) if reply is not None else 0
+
+    async def revoke(self, lease: int) -> None:
+        """Revoke ``lease``: its keys vanish at once."""
+        async with self._guard("lease revoke") as client:
+            await client.revoke_lease(lease)
 
     async def delete(self, key: str) -> bool:
         """Delete one key; True if it existed."""
@@ -194,4 +213,4 @@ async def _requests(create: rpc.WatchRequest) -> AsyncIterator[rpc.WatchRequest]
 
 def _event(raw: rpc.Event) -> Event:
     deleted = raw.type == rpc.Event.DELETE
-    return Event(raw.kv.key, raw.kv.value, raw.kv.mod_revision, deleted)
+    return Event(raw.kv.key, raw.kv.value, raw.kv.mod_revision, deleted, raw.kv.lease)
