@@ -71,9 +71,47 @@ def build_parser() -> argparse.ArgumentParser:
         "forget", parents=[common],
         help="drop a target from the managed record; the cloud is untouched")
     forget.add_argument("target", help="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
+    _add_register(commands, common)
     local = commands.add_parser("local", help="run on a private etcd and AWS emulator (demo)")
     local.add_argument("--no-demo", action="store_true", help="do not create the demo ELB/zone")
     return parser
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+        return value
+
+    return convert
+
+
+def _add_register(commands: Any, common: _Parser) -> None:
+    register = commands.add_parser(
+        "register", parents=[common],
+        help="hold member keys on an etcd lease while this process (or --exec CMD) runs")
+    register.add_argument("keys", nargs="+", metavar="KEY",
+                          help="KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)")
+    register.add_argument("--ttl", type=_positive(int), default=15,
+                          help="lease TTL in seconds: keys vanish this long after a crash")
+    register.add_argument("--value", default="", help="value to store (default empty)")
+    register.add_argument("--health-url", help="put the keys only while this URL answers 2xx")
+    register.add_argument("--health-interval", type=_positive(float), default=2.0,
+                          help="seconds between health checks (default 2)")
+    register.add_argument("--health-timeout", type=_positive(float), default=1.0,
+                          help="seconds before a health check fails (default 1)")
+    register.add_argument("--healthy-threshold", type=_positive(int), default=2,
+                          help="2xx answers in a row that make it healthy (default 2)")
+    register.add_argument("--unhealthy-threshold", type=_positive(int), default=2,
+                          help="failures in a row that make it unhealthy (default 2)")
+    register.add_argument("--exec", action="store_true", dest="exec_",
+                          help="run the command after -- as a child; exit with its status")
+    register.add_argument("--drain", type=_positive(float), default=None,
+                          help="with --exec: seconds between withdrawing and stopping the child")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -100,7 +138,14 @@ def _run_async(main: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `lbmanager` console script."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # `register ... --exec -- CMD ARGS`: the child's argv is everything after the first `--`.
+    command = words[words.index("--") + 1 :] if "--" in words else []
+    words = words[: words.index("--")] if "--" in words else words
+    parser = build_parser()
+    args = parser.parse_args(words)
+    if args.command == "register" and bool(args.exec_) != bool(command):
+        parser.error("register: --exec needs a command after --, and a command needs --exec")
     if args.command == "local":
         from lbmanager.local import run_local  # noqa: PLC0415 - needs the `local` extra
 
@@ -114,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "plan": lambda: commands.plan(settings),
         "forget": lambda: commands.forget(settings, args.target),
         "member": lambda: commands.member(settings, args),
+        "register": lambda: commands.register(settings, args, command),
     }
     try:
         return _run_async(handlers[args.command])

@@ -21,6 +21,8 @@ from lbmanager.keys import (
 )
 from lbmanager.kinds import KINDS, Providers
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
+from lbmanager.register import HealthCheck, Registration
+from lbmanager.register import register as hold_registration
 from lbmanager.settings import Settings
 from lbmanager.state import Tree, active_entries
 from lbmanager.store import Store
@@ -139,6 +141,27 @@ async def _member_ls(settings: Settings, under: str) -> int:
         if malformed.key.startswith(wanted):
             print(f"malformed {malformed.key}  ({malformed.reason})")
     return 0
+
+
+async def register(settings: Settings, args: argparse.Namespace, command: list[str]) -> int:
+    """`lbmanager register KEY... [--exec -- CMD]`: hold the keys on a lease (presence.py)."""
+    keys: dict[str, bytes] = {}
+    for given in args.keys:
+        try:
+            key = parse_member_path(_relative(given, settings.prefix))
+        except InvalidKey as error:
+            return _usage(f"key {given!r}: {error}")
+        keys[format_key(key, settings.prefix)] = args.value.encode()
+    health = None
+    if args.health_url:
+        health = HealthCheck(args.health_url, args.health_interval, args.health_timeout,
+                             args.healthy_threshold, args.unhealthy_threshold)
+    job = Registration(keys, args.ttl, health, command, args.drain or 0.0)
+    store = Store(settings.endpoints())
+    try:
+        return await hold_registration(store, job)
+    finally:
+        await store.close()
 
 
 async def _load(store: Store, settings: Settings, context: SyncContext) -> None:

@@ -45,6 +45,7 @@ class KeyValue:
     key: bytes
     value: bytes
     mod_revision: int
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,8 @@ class Store:
                 response = await client.kvstub.Range(request, timeout=self._timeout,
                                                      metadata=client.metadata)
                 revision = revision or response.header.revision
-                found.extend(KeyValue(kv.key, kv.value, kv.mod_revision) for kv in response.kvs)
+                found.extend(KeyValue(kv.key, kv.value, kv.mod_revision, kv.lease)
+                             for kv in response.kvs)
                 if not response.more:
                     return revision, found
                 start = response.kvs[-1].key + b"\0"

@@ -1,0 +1,178 @@
+"""`lbmanager register`: keys held on a lease, withdrawn on stop, taken keys, health, --exec."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aetcd
+import pytest
+from aiohttp import web
+from cli_helpers import cli_env, run_cli, running_cli
+from harness import wait_for
+from servers import HOST, EtcdServer, TcpProxy
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+PATH = "elb/us-east-1/web/multiple/i-0123456789abcdef0"
+KEY = f"/lbManager/{PATH}".encode()
+
+
+async def key_lease(etcd: aetcd.Client) -> int | None:
+    """The lease of our key, or None while it is absent."""
+    found = await etcd.get(KEY)
+    return None if found is None else found.lease
+
+
+async def test_keys_live_on_a_lease_and_vanish_on_sigterm(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
+    """The key is put on a lease; SIGTERM revokes it at once and exits 0."""
+    async with running_cli("register", PATH, "--ttl", "30",
+                           env=cli_env(etcd_server.endpoint)) as cli:
+        lease = await wait_for(lambda: key_lease(etcd), what="the key")
+        assert lease != 0
+        assert await cli.stop(signal.SIGTERM) == 0
+    assert await etcd.get(KEY) is None
+
+
+@pytest.mark.parametrize(("by_hand", "said"), [("delete", "deleted"), ("overwrite", "overwritten")])
+async def test_key_taken_by_another_client_exits_3(
+    etcd: aetcd.Client, etcd_server: EtcdServer, by_hand: str, said: str
+) -> None:
+    """Another client deleting or overwriting the key tells register to stop: exit 3."""
+    async with running_cli("register", PATH, env=cli_env(etcd_server.endpoint)) as cli:
+        await wait_for(lambda: key_lease(etcd), what="the key")
+        if by_hand == "delete":
+            await etcd.delete(KEY)
+        else:
+            await etcd.put(KEY, b"mine now")
+        assert await asyncio.wait_for(cli.proc.wait(), 10) == 3
+        await cli.wait_line(f"was {said} by another client", within=1)
+    if by_hand == "overwrite":
+        assert (await etcd.get(KEY)).value == b"mine now"
+
+
+class Health:
+    """A local HTTP endpoint whose status the test switches; it counts the probes."""
+
+    status = 503
+    probes = 0
+
+
+@pytest.fixture
+async def health() -> AsyncIterator[tuple[Health, str]]:
+    """A health endpoint on 127.0.0.1 and its URL."""
+    state = Health()
+
+    async def answer(_: web.Request) -> web.Response:
+        state.probes += 1
+        return web.Response(status=state.status)
+
+    app = web.Application()
+    app.router.add_get("/health", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield state, f"http://{HOST}:{port}/health"
+    await runner.cleanup()
+
+
+async def test_health_gates_the_keys(
+    etcd: aetcd.Client, etcd_server: EtcdServer, health: tuple[Health, str]
+) -> None:
+    """No key while unhealthy; put once healthy; withdrawn when it fails again."""
+    state, url = health
+    args = ("register", PATH, "--health-url", url, "--health-interval", "0.05",
+            "--healthy-threshold", "2", "--unhealthy-threshold", "2")
+    async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
+        await wait_for(lambda: state.probes >= 3, what="a few failed probes")
+        assert await etcd.get(KEY) is None
+        state.status = 200
+        await wait_for(lambda: key_lease(etcd), what="the key once healthy")
+        state.status = 500
+        await wait_for(lambda: _absent(etcd), what="withdrawn")
+        assert await cli.stop(signal.SIGTERM) == 0
+
+
+async def _absent(etcd: aetcd.Client) -> bool:
+    return await etcd.get(KEY) is None
+
+
+CHILD = """
+import signal, sys, time
+from pathlib import Path
+marker = Path(sys.argv[1])
+def stop(*_):
+    marker.write_text(str(time.monotonic()))
+    sys.exit(7)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    time.sleep(0.05)
+"""
+
+
+async def test_exec_withdraws_before_stopping_the_child(
+    etcd: aetcd.Client, etcd_server: EtcdServer, tmp_path: Path
+) -> None:
+    """--exec: SIGTERM withdraws the key, waits --drain, then stops the child; its status."""
+    marker = tmp_path / "stopped"
+    args = ("register", PATH, "--exec", "--drain", "1", "--",
+            sys.executable, "-c", CHILD, str(marker))
+    async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
+        await wait_for(lambda: key_lease(etcd), what="the key")
+        cli.proc.send_signal(signal.SIGTERM)
+        await wait_for(lambda: _absent(etcd), what="the key withdrawn")
+        assert not marker.exists(), "the child was stopped before the key was withdrawn"
+        assert await cli.stop(signal.SIGTERM, within=10) in (7,)
+    assert marker.exists()
+
+
+async def test_exec_child_exit_withdraws_and_passes_its_status(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
+    """A child that exits by itself: the key goes, register exits with the child's status."""
+    args = ("register", PATH, "--exec", "--", sys.executable, "-c",
+            "import time; time.sleep(1.5); raise SystemExit(5)")
+    result = await run_cli(*args, env=cli_env(etcd_server.endpoint))
+    assert result.returncode == 5, result
+    assert await etcd.get(KEY) is None
+
+
+async def test_etcd_out_of_reach_longer_than_the_ttl(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
+    """The lease expires while etcd is cut off; once back, the key is put again and logged."""
+    proxy = TcpProxy(HOST, etcd_server.port)
+    await proxy.start()
+    try:
+        async with running_cli("register", PATH, "--ttl", "2",
+                               env=cli_env(proxy.endpoint)) as cli:
+            first = await wait_for(lambda: key_lease(etcd), what="the key")
+            await proxy.cut()
+            await wait_for(lambda: _absent(etcd), what="the lease to expire")
+            await proxy.restore()
+            await cli.wait_line("registered again", within=20)
+            second = await wait_for(lambda: key_lease(etcd), what="the key again")
+            assert second != first
+            assert await cli.stop(signal.SIGTERM) == 0
+    finally:
+        await proxy.stop()
+
+
+async def test_bad_key_and_bad_flags_exit_2() -> None:
+    """An invalid key or a bad --ttl is one line naming it, exit 2; --exec needs a command."""
+    bad_key = await run_cli("register", "elb/us-east-1/web/multiple/i-nope", env=cli_env())
+    assert bad_key.returncode == 2
+    assert "i-nope" in bad_key.stderr
+    bad_ttl = await run_cli("register", PATH, "--ttl", "0", env=cli_env())
+    assert bad_ttl.returncode == 2
+    assert "--ttl" in bad_ttl.stderr
+    no_command = await run_cli("register", PATH, "--exec", env=cli_env())
+    assert no_command.returncode == 2
+    assert "--exec" in no_command.stderr
