@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import aetcd
 import pytest
+from docker_engine import docker, docker_engine  # noqa: F401 - fixtures for every module
 from harness import Cloud
 from servers import EtcdServer, MotoServer
 
