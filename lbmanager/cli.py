@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop a target from the managed record; the cloud is untouched")
     forget.add_argument("target", help="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
     _add_register(commands, common)
+    _add_agent(commands, common)
     local = commands.add_parser("local", help="run on a private etcd and AWS emulator (demo)")
     local.add_argument("--no-demo", action="store_true", help="do not create the demo ELB/zone")
     return parser
@@ -112,6 +113,24 @@ def _add_register(commands: Any, common: _Parser) -> None:
                           help="run the command after -- as a child; exit with its status")
     register.add_argument("--drain", type=_positive(float), default=None,
                           help="with --exec: seconds between withdrawing and stopping the child")
+
+
+def _add_agent(commands: Any, common: _Parser) -> None:
+    agent = commands.add_parser(
+        "agent", parents=[common],
+        help="hold presence keys for the running Docker containers that opt in (labels)")
+    agent.add_argument("--docker", help="Docker daemon URL (default: DOCKER_HOST, else the "
+                       "local socket)")
+    agent.add_argument("--ttl", type=_positive(int), default=15,
+                       help="lease TTL in seconds: keys vanish this long after a crash")
+    agent.add_argument("--instance-id", help="this host's EC2 instance id (default: metadata)")
+    agent.add_argument("--host-ip", help="this host's address (default: metadata public IPv4)")
+    agent.add_argument("--internal", action="store_true",
+                       help="ELBv2/upstream members are container IP and port, not host ones")
+    agent.add_argument("--match", action="append", default=[], metavar="REGEX=KIND/TARGET",
+                       help="containers whose name matches join TARGET (repeatable)")
+    agent.add_argument("--keep-on-exit", action="store_true",
+                       help="on SIGTERM leave the keys to expire instead of revoking them")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
@@ -160,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "forget": lambda: commands.forget(settings, args.target),
         "member": lambda: commands.member(settings, args),
         "register": lambda: commands.register(settings, args, command),
+        "agent": lambda: commands.agent(settings, args),
     }
     try:
         return _run_async(handlers[args.command])

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import Hashable
 
+from lbmanager.agent import Agent, AgentConfig
 from lbmanager.app import open_context, serve
 from lbmanager.errors import EXIT_USAGE, SyncError
+from lbmanager.identity import find_identity
 from lbmanager.keys import (
     InvalidKey,
     Target,
@@ -20,6 +23,7 @@ from lbmanager.keys import (
     tree_prefix,
 )
 from lbmanager.kinds import KINDS, Providers
+from lbmanager.labels import parse_match
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
 from lbmanager.register import HealthCheck, Registration
 from lbmanager.register import register as hold_registration
@@ -162,6 +166,26 @@ async def register(settings: Settings, args: argparse.Namespace, command: list[s
         return await hold_registration(store, job)
     finally:
         await store.close()
+
+
+async def agent(settings: Settings, args: argparse.Namespace) -> int:
+    """`lbmanager agent`: presence keys for labelled (or --match'ed) Docker containers."""
+    try:
+        matches = [parse_match(text) for text in args.match]
+    except ValueError as error:
+        return _usage(str(error))
+    identity = await find_identity(args.instance_id, args.host_ip, args.internal)
+    config = AgentConfig(args.docker, args.ttl, identity, matches, settings.prefix,
+                         args.keep_on_exit)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    store = Store(settings.endpoints())
+    try:
+        await Agent(store, config).run(stop)
+    finally:
+        await store.close()
+    return 0
 
 
 async def _load(store: Store, settings: Settings, context: SyncContext) -> None:
