@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from lbmanager.fleet import Fleet
@@ -170,10 +170,10 @@ async def _raise_when_set(stop: asyncio.Event) -> None:
     raise _Shutdown
 
 
-async def serve(settings: Settings) -> None:
-    """`lbmanager run`: the service until SIGTERM or SIGINT."""
+async def serve(settings: Settings, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await Service(settings).run(stop)
+    await asyncio.gather(Service(settings).run(stop), *(run(stop) for run in beside))

@@ -34,7 +34,8 @@ def elb_path(instance: str) -> str:
     return f"elb/{REGION}/{DEMO_ELB}/multiple/{instance}"
 
 
-def banner(etcd_endpoints: str, aws_endpoint: str, prefix: str, demo: Demo | None) -> str:
+def banner(etcd_endpoints: str, aws_endpoint: str, prefix: str, demo: Demo | None,
+           docker: str | None = None) -> str:
     """The copy-paste commands printed before the service starts syncing."""
     etcd_env = f"LBMANAGER_ETCD_ENDPOINTS={etcd_endpoints}"
     aws_vars = {"AWS_ENDPOINT_URL": aws_endpoint, **AWS_ENV}
@@ -82,6 +83,7 @@ def banner(etcd_endpoints: str, aws_endpoint: str, prefix: str, demo: Demo | Non
         f"{etcdctl} get --prefix --keys-only {prefix}/",
         "# look at the cloud (if you have the AWS CLI)",
         *look,
+        *_agent_lines(docker),
         "",
         "Ctrl-C stops everything.",
         "",
@@ -111,3 +113,13 @@ def _shell_path(path: str) -> str:
     if relative.startswith(".."):
         return absolute
     return relative if "/" in relative else "./" + relative
+
+
+def _agent_lines(docker: str | None) -> list[str]:
+    if docker is None:
+        return []
+    return [
+        f"# the presence agent follows {docker}: a labelled container joins the demo ELB",
+        f"docker run -d --network none --label lbmanager.elb={REGION}/{DEMO_ELB} "
+        "IMAGE sleep 600",
+    ]

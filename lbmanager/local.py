@@ -23,6 +23,7 @@ from pathlib import Path
 import uvloop
 from moto.server import ThreadedMotoServer
 
+from lbmanager.agent import Agent, AgentConfig
 from lbmanager.app import serve
 from lbmanager.cli import load_settings
 from lbmanager.demo import (
@@ -37,6 +38,7 @@ from lbmanager.demo import (
     elb_path,
 )
 from lbmanager.keys import format_key, parse_member_path
+from lbmanager.labels import Identity
 from lbmanager.logs import setup_logging
 from lbmanager.providers.aws import AwsClients
 from lbmanager.settings import Settings
@@ -86,8 +88,27 @@ async def _main(settings: Settings, etcd_port: int, demo: bool,
     aws_endpoint = _start_emulator(cleanup)
     _point_aws_at(aws_endpoint)
     created = await _create_demo(settings) if demo else None
-    print(banner(settings.etcd_endpoints, aws_endpoint, settings.prefix, created), flush=True)
-    await serve(settings)
+    docker = _docker_url() if created else None
+    print(banner(settings.etcd_endpoints, aws_endpoint, settings.prefix, created, docker),
+          flush=True)
+    if docker is None or created is None:
+        await serve(settings)
+        return
+    # The agent plays the demo ELB's last instance on this host (nothing here is on EC2).
+    identity = Identity(instance_id=created.instances[-1], host_ip=HOST)
+    store = Store(settings.endpoints())
+    agent = Agent(store, AgentConfig(docker, 5, identity, prefix=settings.prefix))
+    try:
+        await serve(settings, agent.run)
+    finally:
+        await store.close()
+
+
+def _docker_url() -> str | None:
+    """A Docker daemon to follow, if this host has one (DOCKER_HOST or the local socket)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    return "unix:///var/run/docker.sock" if os.path.exists("/var/run/docker.sock") else None
 
 
 async def _start_etcd(port: int, cleanup: contextlib.ExitStack) -> None:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from docker_client import DockerClient
+from docker_engine import DockerEngine
 from harness import Cloud, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,9 +73,10 @@ class LocalRun:
 
 
 @contextlib.asynccontextmanager
-async def local_run() -> AsyncIterator[LocalRun]:
+async def local_run(**extra_env: str) -> AsyncIterator[LocalRun]:
     """Start `lbmanager local` from the repository; kill it by PID if the test left it running."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LBMANAGER_", "AWS_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LBMANAGER_", "AWS_", "DOCKER_"))} | extra_env
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "lbmanager", "local", cwd=REPO, env=env,
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
@@ -155,3 +158,25 @@ async def test_sigterm_while_starting_leaves_nothing() -> None:
         assert etcd is not None
         assert await run.stop(signal.SIGTERM) == 0
     assert_gone(int(etcd.group(1)), int(etcd.group(2)), etcd.group(3))
+
+
+async def test_agent_runs_beside_the_demo_when_docker_is_there(
+    monkeypatch: pytest.MonkeyPatch, docker_engine: DockerEngine, docker: DockerClient
+) -> None:
+    """With a Docker daemon, a labelled container joins the demo ELB as the agent's instance."""
+    async with local_run(DOCKER_HOST=docker_engine.host) as run:
+        demo = DEMO.search(await run.line(DEMO))
+        assert demo is not None
+        await run.line(re.escape(BANNER_END))
+        await run.line(r"--label lbmanager\.elb=us-east-1/demo-web")
+        plan_line = await run.line(r" plan$")
+        for name, value in split_command(plan_line)[0].items():
+            monkeypatch.setenv(name, value)
+        cloud = Cloud()
+        instances = {i["InstanceId"] for r in cloud.ec2.describe_instances()["Reservations"]
+                     for i in r["Instances"]}
+        await docker.run({"lbmanager.elb": "us-east-1/demo-web"})
+        await wait_for(lambda: len(cloud.elb_instances("demo-web")) == 2, timeout=30,
+                       what="the agent's instance registered beside the demo key's")
+        assert cloud.elb_instances("demo-web") <= instances
+        assert await run.stop(signal.SIGINT) == 0
