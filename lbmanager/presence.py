@@ -40,15 +40,17 @@ class LeasedKeys:
         return self._lease
 
     async def put(self, keys: Mapping[str, bytes]) -> None:
-        """Hold exactly ``keys`` from now on (granting a lease if there is none)."""
-        gone = self._keys.keys() - keys.keys()
-        self._keys = dict(keys)
+        """Hold exactly ``keys`` from now on, writing only what changed (all of them on a new
+        lease, granted if there is none)."""
+        before, self._keys = self._keys, dict(keys)
         if not self._lease:
             self._lease = await self._store.grant(self._ttl)
-        for key in gone:
+            before = {}
+        for key in before.keys() - self._keys.keys():
             await self._store.delete(key)
         for key, value in self._keys.items():
-            self._revision = await self._store.put(key, value, lease=self._lease)
+            if before.get(key) != value:
+                self._revision = await self._store.put(key, value, lease=self._lease)
         self._changed.set()
 
     async def withdraw(self) -> None:
