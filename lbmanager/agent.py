@@ -20,6 +20,7 @@ import aiodocker
 import aiohttp
 
 from lbmanager.labels import ContainerView, Identity, Match, view_from_inspect, wanted_keys
+from lbmanager.lifecycle import Shutdown, raise_when_set
 from lbmanager.presence import LeasedKeys
 from lbmanager.retry import Backoff, retrying
 from lbmanager.store import Store, StoreUnavailable
@@ -43,6 +44,8 @@ class DockerLost(Exception):
     """The Docker daemon or its event stream went away."""
 
 
+
+
 class Agent:
     """Follows one Docker daemon and holds the keys its containers want."""
 
@@ -56,25 +59,28 @@ class Agent:
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``; then revoke the lease unless told to keep the keys."""
-        tasks = [asyncio.create_task(self._held.keep_alive()),
-                 asyncio.create_task(self._follow_docker())]
+        """Until ``stop`` (or a failure nothing retries); then revoke the lease unless told to
+        keep the keys."""
         try:
-            await stop.wait()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._held.keep_alive())
+                group.create_task(self._follow_docker())
+                group.create_task(raise_when_set(stop))
+        except* Shutdown:
+            pass
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._config.keep_on_exit:
-            log.info("leaving the keys to expire with their lease (--keep-on-exit)")
-        else:
-            await self._held.withdraw()
+            if self._config.keep_on_exit:
+                log.info("leaving the keys to expire with their lease (--keep-on-exit)")
+            else:
+                await self._held.withdraw()
 
     async def _follow_docker(self) -> None:
         while True:
             async for attempt in retrying(self._backoff, DockerLost):
                 with attempt:
                     await self._follow_once()
+            # The stream broke after a good listing: reconnect soon, but never in a tight loop.
+            await asyncio.sleep(self._backoff.initial)
 
     async def _follow_once(self) -> None:
         """Subscribe, list, then apply events until the stream ends; raise only if it never
@@ -109,7 +115,8 @@ class Agent:
 
     async def _on_event(self, docker: aiodocker.Docker, event: dict[str, Any]) -> None:
         container_id = event.get("Actor", {}).get("ID") or event.get("id")
-        if not container_id:
+        # Health checks run as exec_* events every few seconds; they change nothing we read.
+        if not container_id or str(event.get("Action", "")).startswith("exec_"):
             return
         if event.get("Action") == "destroy":
             self._views.pop(container_id, None)

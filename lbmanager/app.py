@@ -14,6 +14,7 @@ from lbmanager.fleet import Fleet
 from lbmanager.follow import TreeFollower
 from lbmanager.keys import Malformed, Target, tree_prefix
 from lbmanager.kinds import Providers
+from lbmanager.lifecycle import Shutdown, raise_when_set
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.elb import ElbProvider
 from lbmanager.providers.route53 import Route53Provider
@@ -35,9 +36,6 @@ class Status:
     target_errors: dict[Target, str] = field(default_factory=dict)
     malformed_reports: int = 0
 
-
-class _Shutdown(Exception):
-    pass
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +79,7 @@ class Service:
             try:
                 async with asyncio.TaskGroup() as group:
                     # First, so a stop request also ends a first read still waiting for etcd.
-                    group.create_task(_raise_when_set(stop))
+                    group.create_task(raise_when_set(stop))
                     self.fleet = Fleet(context, providers, self._report, group.create_task,
                                        self.backoff)
                     changes = _TreeChanges(context, self.fleet, self.status)
@@ -92,7 +90,7 @@ class Service:
                     self.ready.set()
                     group.create_task(follower.run())
                     group.create_task(self._resync_forever(self.fleet))
-            except* _Shutdown:
+            except* Shutdown:
                 log.info("stopped")
 
     async def _resync_forever(self, fleet: Fleet) -> None:
@@ -164,10 +162,6 @@ class _TreeChanges:
             return None
         return result
 
-
-async def _raise_when_set(stop: asyncio.Event) -> None:
-    await stop.wait()
-    raise _Shutdown
 
 
 async def serve(settings: Settings, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
