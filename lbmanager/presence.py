@@ -17,6 +17,9 @@ from lbmanager.store import Compacted, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
+# Seconds a withdrawal keeps trying to reach etcd before it leaves the keys to their TTL.
+WITHDRAW_BUDGET = 4.0
+
 
 class KeyTaken(Exception):
     """One of our keys was deleted or overwritten by someone else."""
@@ -54,10 +57,26 @@ class LeasedKeys:
         self._changed.set()
 
     async def withdraw(self) -> None:
-        """Revoke the lease: every key vanishes at once."""
+        """Revoke the lease: every key vanishes at once. If etcd stays out of reach (a few
+        seconds, so a stop stays prompt), the keys go when the lease expires instead."""
         lease, self._lease, self._keys = self._lease, 0, {}
-        if lease:
+        if not lease:
+            return
+        try:
+            async with asyncio.timeout(WITHDRAW_BUDGET):
+                async for attempt in retrying(self._backoff, StoreUnavailable):
+                    with attempt:
+                        await self._revoke(lease)
+        except (TimeoutError, StoreUnavailable) as error:
+            log.warning("could not revoke lease %x (%s); its keys expire within %d s",
+                        lease, error or "etcd out of reach", self._ttl)
+
+    async def _revoke(self, lease: int) -> None:
+        try:
             await self._store.revoke(lease)
+        except StoreUnavailable:
+            await self._store.reconnect()
+            raise
 
     async def keep_alive(self) -> None:
         """Refresh the lease every third of the TTL, forever; re-put after an expiry."""

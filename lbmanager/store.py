@@ -191,9 +191,13 @@ class Store:
         return int(reply.TTL) if reply is not None else 0
 
     async def revoke(self, lease: int) -> None:
-        """Revoke ``lease``: its keys vanish at once."""
+        """Revoke ``lease``: its keys vanish at once (a lease already expired is fine)."""
         async with self._guard("lease revoke") as client:
-            await client.revoke_lease(lease)
+            try:
+                await client.revoke_lease(lease)
+            except aetcd.exceptions.ClientError as error:
+                if "lease not found" not in str(error):
+                    raise
 
     async def delete(self, key: str) -> bool:
         """Delete one key; True if it existed."""

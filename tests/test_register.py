@@ -176,3 +176,47 @@ async def test_bad_key_and_bad_flags_exit_2() -> None:
     no_command = await run_cli("register", PATH, "--exec", env=cli_env())
     assert no_command.returncode == 2
     assert "--exec" in no_command.stderr
+
+
+async def test_etcd_restart_longer_than_the_ttl(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
+    """etcd down for longer than the TTL: once it is back the key is held again, still on a
+    lease, and SIGTERM still withdraws it."""
+    async with running_cli("register", PATH, "--ttl", "2",
+                           env=cli_env(etcd_server.endpoint)) as cli:
+        await wait_for(lambda: key_lease(etcd), what="the key")
+        etcd_server.stop()
+        await asyncio.sleep(3)  # the scenario itself: an outage longer than the 2 s TTL
+        etcd_server.start()
+        client = aetcd.Client(host=HOST, port=etcd_server.port)
+        try:
+            await wait_for(lambda: key_lease(client), what="the key held after the restart")
+            assert cli.proc.returncode is None
+            assert await cli.stop(signal.SIGTERM) == 0, cli.stderr
+            assert await client.get(KEY) is None
+        finally:
+            await client.close()
+
+
+HUP_CHILD = """
+import signal, sys, time
+from pathlib import Path
+signal.signal(signal.SIGHUP, lambda *_: Path(sys.argv[1]).write_text("reload"))
+while True:
+    time.sleep(0.05)
+"""
+
+
+async def test_exec_passes_other_signals_to_the_child(
+    etcd: aetcd.Client, etcd_server: EtcdServer, tmp_path: Path
+) -> None:
+    """SIGHUP reaches the child as it is, and the key stays held."""
+    marker = tmp_path / "hup"
+    args = ("register", PATH, "--exec", "--", sys.executable, "-c", HUP_CHILD, str(marker))
+    async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
+        await wait_for(lambda: key_lease(etcd), what="the key")
+        cli.proc.send_signal(signal.SIGHUP)
+        await wait_for(marker.exists, what="the child to get SIGHUP")
+        assert await key_lease(etcd)
+        await cli.stop(signal.SIGTERM)
