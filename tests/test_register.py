@@ -112,6 +112,7 @@ def stop(*_):
     marker.write_text(str(time.monotonic()))
     sys.exit(7)
 signal.signal(signal.SIGTERM, stop)
+Path(sys.argv[1] + ".ready").write_text("handler installed")
 while True:
     time.sleep(0.05)
 """
@@ -126,6 +127,7 @@ async def test_exec_withdraws_before_stopping_the_child(
             sys.executable, "-c", CHILD, str(marker))
     async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
         await wait_for(lambda: key_lease(etcd), what="the key")
+        await wait_for(Path(f"{marker}.ready").exists, what="the child's SIGTERM handler")
         cli.proc.send_signal(signal.SIGTERM)
         await wait_for(lambda: _absent(etcd), what="the key withdrawn")
         assert not marker.exists(), "the child was stopped before the key was withdrawn"
@@ -203,6 +205,7 @@ HUP_CHILD = """
 import signal, sys, time
 from pathlib import Path
 signal.signal(signal.SIGHUP, lambda *_: Path(sys.argv[1]).write_text("reload"))
+Path(sys.argv[1] + ".ready").write_text("handler installed")
 while True:
     time.sleep(0.05)
 """
@@ -216,6 +219,7 @@ async def test_exec_passes_other_signals_to_the_child(
     args = ("register", PATH, "--exec", "--", sys.executable, "-c", HUP_CHILD, str(marker))
     async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
         await wait_for(lambda: key_lease(etcd), what="the key")
+        await wait_for(Path(f"{marker}.ready").exists, what="the child's SIGHUP handler")
         cli.proc.send_signal(signal.SIGHUP)
         await wait_for(marker.exists, what="the child to get SIGHUP")
         assert await key_lease(etcd)
