@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 from docker_client import DockerClient
+from servers import kill_process, stop_process
 
 IMAGE = "lbmanager-test-busybox:latest"
 BUSYBOX = Path("/bin/busybox")  # from Debian's busybox-static
@@ -112,22 +113,12 @@ class DockerEngine:
     def stop(self, grace: float = 20) -> None:
         """SIGTERM dockerd (it stops containers and its containerd), SIGKILL after `grace` s."""
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, grace)
 
     def kill(self) -> None:
         """SIGKILL dockerd, as a crash: its containerd dies too, the containers' shims live on."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        self._proc = None
+        proc, self._proc = self._proc, None
+        kill_process(proc)
 
     def restart(self) -> None:
         """Stop (if running) and start again on the same data-root."""

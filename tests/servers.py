@@ -57,6 +57,23 @@ def free_port() -> int:
             return port
 
 
+def stop_process(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM a process we started, by PID; SIGKILL it after ``grace`` seconds; reap it."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(grace)
+    kill_process(proc)
+
+
+def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL a process we started, by PID, if it still runs; reap it."""
+    if proc is not None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
 class ServerError(RuntimeError):
     """A test server failed to start or answer."""
 
@@ -131,19 +148,13 @@ class _ServerProcess:
 
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM our process by PID, SIGKILL it after `grace` seconds, reap it."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._proc.wait(grace)
-        self.kill()
+        proc, self._proc = self._proc, None
+        stop_process(proc, grace)
 
     def kill(self) -> None:
         """SIGKILL our process by PID (if still alive) and reap it."""
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait()
-            self._proc = None
+        proc, self._proc = self._proc, None
+        kill_process(proc)
 
     def restart(self) -> None:
         """Stop, then start on the same ports with the same data."""
