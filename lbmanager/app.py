@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -14,7 +13,7 @@ from lbmanager.fleet import Fleet
 from lbmanager.follow import TreeFollower
 from lbmanager.keys import Malformed, Target, tree_prefix
 from lbmanager.kinds import Providers
-from lbmanager.lifecycle import Shutdown, raise_when_set
+from lbmanager.lifecycle import Shutdown, raise_when_set, stop_on_signals
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.elb import ElbProvider
 from lbmanager.providers.route53 import Route53Provider
@@ -166,8 +165,5 @@ class _TreeChanges:
 
 async def serve(settings: Settings, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     await asyncio.gather(Service(settings).run(stop), *(run(stop) for run in beside))

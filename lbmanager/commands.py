@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from collections.abc import Hashable
 
@@ -24,6 +23,7 @@ from lbmanager.keys import (
 )
 from lbmanager.kinds import KINDS, Providers
 from lbmanager.labels import parse_match
+from lbmanager.lifecycle import stop_on_signals
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
 from lbmanager.register import HealthCheck, Registration
 from lbmanager.register import register as hold_registration
@@ -177,9 +177,7 @@ async def agent(settings: Settings, args: argparse.Namespace) -> int:
     identity = await find_identity(args.instance_id, args.host_ip, args.internal)
     config = AgentConfig(args.docker, args.ttl, identity, matches, settings.prefix,
                          args.keep_on_exit)
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     store = Store(settings.endpoints())
     try:
         await Agent(store, config).run(stop)

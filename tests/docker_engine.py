@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 from docker_client import DockerClient
-from servers import kill_process, stop_process
+from servers import OwnedProcess
 
 IMAGE = "lbmanager-test-busybox:latest"
 BUSYBOX = Path("/bin/busybox")  # from Debian's busybox-static
@@ -53,8 +53,12 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-class DockerEngine:
-    """One dockerd started by the tests; stop/kill/restart keep its data-root (and containers)."""
+class DockerEngine(OwnedProcess):
+    """One dockerd started by the tests; stop/kill/restart keep its data-root (and containers).
+
+    Stopping waits up to 20 s: dockerd stops its containers and its containerd first."""
+
+    stop_grace = 20.0
 
     def __init__(self, extra_args: Sequence[str] = ()) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=_PREFIX)).resolve()
@@ -62,17 +66,12 @@ class DockerEngine:
         self.log_path = self.root / "dockerd.log"
         self.extra_args = list(extra_args)
         self.image: str | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:
         """The DOCKER_HOST value of this engine."""
         return f"unix://{self.socket_path}"
 
-    @property
-    def running(self) -> bool:
-        """True while the dockerd process started by start() lives."""
-        return self._proc is not None and self._proc.poll() is None
 
     def argv(self) -> list[str]:
         """The dockerd command line."""
@@ -109,21 +108,6 @@ class DockerEngine:
                 self.stop(grace=5)
                 raise DockerUnavailable(f"dockerd did not start: {self.log_tail()}")
             time.sleep(0.05)
-
-    def stop(self, grace: float = 20) -> None:
-        """SIGTERM dockerd (it stops containers and its containerd), SIGKILL after `grace` s."""
-        proc, self._proc = self._proc, None
-        stop_process(proc, grace)
-
-    def kill(self) -> None:
-        """SIGKILL dockerd, as a crash: its containerd dies too, the containers' shims live on."""
-        proc, self._proc = self._proc, None
-        kill_process(proc)
-
-    def restart(self) -> None:
-        """Stop (if running) and start again on the same data-root."""
-        self.stop()
-        self.start()
 
     async def restart_async(self) -> None:
         """restart() in a thread, so an agent on the test's event loop keeps running meanwhile."""

@@ -57,42 +57,11 @@ def free_port() -> int:
             return port
 
 
-def stop_process(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
-    """SIGTERM a process we started, by PID; SIGKILL it after ``grace`` seconds; reap it."""
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(grace)
-    kill_process(proc)
+class OwnedProcess:
+    """A child process the tests started; stopped and killed only through its PID."""
 
-
-def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
-    """SIGKILL a process we started, by PID, if it still runs; reap it."""
-    if proc is not None:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
-class ServerError(RuntimeError):
-    """A test server failed to start or answer."""
-
-
-class _ServerProcess:
-    """A subprocess serving HTTP on a free loopback port; log and data live in `root`."""
-
-    ready_path = "/"
-
-    def __init__(self, prefix: str) -> None:
-        self.host, self.port = HOST, free_port()
-        self.root = Path(tempfile.mkdtemp(prefix=prefix))
-        self.log_path = self.root / "server.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def endpoint(self) -> str:
-        """Base URL, http://127.0.0.1:PORT."""
-        return f"http://{self.host}:{self.port}"
+    _proc: subprocess.Popen[bytes] | None = None
+    stop_grace = 5.0  # seconds between SIGTERM and SIGKILL
 
     @property
     def pid(self) -> int | None:
@@ -103,6 +72,51 @@ class _ServerProcess:
     def running(self) -> bool:
         """Whether our process is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start the process and wait until it is ready."""
+        raise NotImplementedError
+
+    def stop(self, grace: float | None = None) -> None:
+        """SIGTERM our process, SIGKILL it after ``grace`` (default `stop_grace`) s, reap it."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(self.stop_grace if grace is None else grace)
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL our process (if still alive), as a crash would, and reap it."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+
+    def restart(self) -> None:
+        """Stop, then start again, keeping the data."""
+        self.stop()
+        self.start()
+
+
+class ServerError(RuntimeError):
+    """A test server failed to start or answer."""
+
+
+class _ServerProcess(OwnedProcess):
+    """A subprocess serving HTTP on a free loopback port; log and data live in `root`."""
+
+    ready_path = "/"
+
+    def __init__(self, prefix: str) -> None:
+        self.host, self.port = HOST, free_port()
+        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.log_path = self.root / "server.log"
+
+    @property
+    def endpoint(self) -> str:
+        """Base URL, http://127.0.0.1:PORT."""
+        return f"http://{self.host}:{self.port}"
 
     def argv(self) -> list[str]:
         """Command line of the server."""
@@ -145,21 +159,6 @@ class _ServerProcess:
             time.sleep(0.05)  # readiness poll interval, bounded by the deadline
         self.kill()
         raise ServerError(f"{self.argv()[0]} not ready after {timeout}s:\n{self.log_tail()}")
-
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM our process by PID, SIGKILL it after `grace` seconds, reap it."""
-        proc, self._proc = self._proc, None
-        stop_process(proc, grace)
-
-    def kill(self) -> None:
-        """SIGKILL our process by PID (if still alive) and reap it."""
-        proc, self._proc = self._proc, None
-        kill_process(proc)
-
-    def restart(self) -> None:
-        """Stop, then start on the same ports with the same data."""
-        self.stop()
-        self.start()
 
     def cleanup(self) -> None:
         """Stop and delete the temp dir."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from pathlib import Path
 import aetcd
 import pytest
 from aiohttp import web
-from cli_helpers import cli_env, run_cli, running_cli
+from cli_helpers import RunningCli, cli_env, run_cli, running_cli
 from harness import wait_for
 from servers import HOST, EtcdServer, TcpProxy
 
@@ -104,18 +105,32 @@ async def _absent(etcd: aetcd.Client) -> bool:
     return await etcd.get(KEY) is None
 
 
+# A child for --exec that leaves a file in its directory for what happened to it: `ready` once
+# its handlers are in place, `hup` on SIGHUP, `stopped` on SIGTERM (then it exits 7).
 CHILD = """
 import signal, sys, time
 from pathlib import Path
-marker = Path(sys.argv[1])
+where = Path(sys.argv[1])
 def stop(*_):
-    marker.write_text(str(time.monotonic()))
+    (where / "stopped").write_text("SIGTERM")
     sys.exit(7)
 signal.signal(signal.SIGTERM, stop)
-Path(sys.argv[1] + ".ready").write_text("handler installed")
+signal.signal(signal.SIGHUP, lambda *_: (where / "hup").write_text("SIGHUP"))
+(where / "ready").write_text("handlers installed")
 while True:
     time.sleep(0.05)
 """
+
+
+@contextlib.asynccontextmanager
+async def exec_child(etcd: aetcd.Client, etcd_server: EtcdServer, where: Path,
+                     *flags: str) -> AsyncIterator[RunningCli]:
+    """`register PATH --exec FLAGS -- CHILD`, once its key is held and the child is ready."""
+    args = ("register", PATH, "--exec", *flags, "--", sys.executable, "-c", CHILD, str(where))
+    async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
+        await wait_for(lambda: key_lease(etcd), what="the key")
+        await wait_for((where / "ready").exists, what="the child's signal handlers")
+        yield cli
 
 
 async def test_exec_withdraws_before_stopping_the_child(
@@ -123,11 +138,7 @@ async def test_exec_withdraws_before_stopping_the_child(
 ) -> None:
     """--exec: SIGTERM withdraws the key, waits --drain, then stops the child; its status."""
     marker = tmp_path / "stopped"
-    args = ("register", PATH, "--exec", "--drain", "1", "--",
-            sys.executable, "-c", CHILD, str(marker))
-    async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
-        await wait_for(lambda: key_lease(etcd), what="the key")
-        await wait_for(Path(f"{marker}.ready").exists, what="the child's SIGTERM handler")
+    async with exec_child(etcd, etcd_server, tmp_path, "--drain", "1") as cli:
         cli.proc.send_signal(signal.SIGTERM)
         await wait_for(lambda: _absent(etcd), what="the key withdrawn")
         assert not marker.exists(), "the child was stopped before the key was withdrawn"
@@ -201,26 +212,12 @@ async def test_etcd_restart_longer_than_the_ttl(
             await client.close()
 
 
-HUP_CHILD = """
-import signal, sys, time
-from pathlib import Path
-signal.signal(signal.SIGHUP, lambda *_: Path(sys.argv[1]).write_text("reload"))
-Path(sys.argv[1] + ".ready").write_text("handler installed")
-while True:
-    time.sleep(0.05)
-"""
-
-
 async def test_exec_passes_other_signals_to_the_child(
     etcd: aetcd.Client, etcd_server: EtcdServer, tmp_path: Path
 ) -> None:
     """SIGHUP reaches the child as it is, and the key stays held."""
-    marker = tmp_path / "hup"
-    args = ("register", PATH, "--exec", "--", sys.executable, "-c", HUP_CHILD, str(marker))
-    async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
-        await wait_for(lambda: key_lease(etcd), what="the key")
-        await wait_for(Path(f"{marker}.ready").exists, what="the child's SIGHUP handler")
+    async with exec_child(etcd, etcd_server, tmp_path) as cli:
         cli.proc.send_signal(signal.SIGHUP)
-        await wait_for(marker.exists, what="the child to get SIGHUP")
+        await wait_for((tmp_path / "hup").exists, what="the child to get SIGHUP")
         assert await key_lease(etcd)
         await cli.stop(signal.SIGTERM)
