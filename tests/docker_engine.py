@@ -154,15 +154,28 @@ class DockerEngine(OwnedProcess):
         assert self.root.name.startswith(_PREFIX)
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def kill(self) -> None:
+        """SIGKILL dockerd, as a crash; return once its containerd has died with it, so a
+        start() right after never mistakes the dying containerd for a live one."""
+        super().kill()
+        deadline = time.monotonic() + 10
+        while self._containerd_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # bounded wait for the kernel to finish off containerd
+
+    def _containerd_alive(self) -> bool:
+        """Whether the containerd named in our pidfile runs (a zombie does not count)."""
+        pidfile = self.root / "exec" / "containerd" / "containerd.pid"
+        try:
+            stat = Path(f"/proc/{int(pidfile.read_text())}/stat").read_text()
+        except (OSError, ValueError):
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
     def _drop_stale_containerd_pidfile(self) -> None:
         # After a crash, containerd (killed with dockerd) may linger as a zombie that nobody
         # reaps here; dockerd would take the pid for a live containerd and time out waiting.
-        pidfile = self.root / "exec" / "containerd" / "containerd.pid"
-        with contextlib.suppress(OSError, ValueError):
-            stat = Path(f"/proc/{int(pidfile.read_text())}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}:
-                return
-        pidfile.unlink(missing_ok=True)
+        if not self._containerd_alive():
+            (self.root / "exec" / "containerd" / "containerd.pid").unlink(missing_ok=True)
 
     def _stray_pids(self) -> set[int]:
         """Our containerd and shims (after a crash) and their descendants (the containers)."""
