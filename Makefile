@@ -34,7 +34,7 @@ clean:
 # The Docker agent's tests start a private dockerd (tests/docker_engine.py), which needs root and
 # Debian's docker.io and busybox-static. Installed when missing (as root, with apt-get); a quick
 # dpkg-query when present. Otherwise a message: only the tests that use Docker then fail.
-DEB_PACKAGES := docker.io busybox-static
+DEB_PACKAGES := docker.io busybox-static nginx-light haproxy
 
 docker-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \

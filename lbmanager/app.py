@@ -6,20 +6,22 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from lbmanager.errors import SyncError
 from lbmanager.fleet import Fleet
 from lbmanager.follow import TreeFollower
 from lbmanager.keys import Malformed, Target, tree_prefix
-from lbmanager.kinds import Providers
+from lbmanager.kinds import KINDS, Kind, Providers
 from lbmanager.lifecycle import Shutdown, raise_when_set, stop_on_signals
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.elb import ElbProvider
 from lbmanager.providers.route53 import Route53Provider
 from lbmanager.ratelimit import RateLimiter
-from lbmanager.reconcile import SyncContext, TargetResult
+from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
 from lbmanager.registry import ManagedTargets
+from lbmanager.render.unit import Templates
 from lbmanager.retry import Backoff
 from lbmanager.settings import Settings
 from lbmanager.state import Tree
@@ -39,7 +41,7 @@ class Status:
 
 @contextlib.asynccontextmanager
 async def open_context(
-    settings: Settings, *, apply: bool
+    settings: Settings, *, apply: bool, templates: Templates | None = None
 ) -> AsyncIterator[tuple[Store, SyncContext, Providers]]:
     """The store, an empty sync context and the providers, closed together."""
     store = Store(settings.endpoints())
@@ -49,6 +51,7 @@ async def open_context(
         providers = Providers(
             elb=ElbProvider(clients),
             route53=Route53Provider(clients, RateLimiter(settings.route53_rps)),
+            templates=templates or Templates(None),
         )
         context = SyncContext(
             tree=Tree(settings.prefix),
@@ -63,9 +66,12 @@ async def open_context(
 class Service:
     """Follows the tree and keeps one worker per sync unit busy."""
 
-    def __init__(self, settings: Settings, backoff: Backoff | None = None) -> None:
+    def __init__(self, settings: Settings, backoff: Backoff | None = None,
+                 templates: Templates | None = None, kinds: Mapping[str, Kind] = KINDS) -> None:
         self.settings = settings
         self.backoff = backoff or Backoff()
+        self.templates = templates or Templates(None)
+        self.kinds = kinds
         self.status = Status()
         self.ready = asyncio.Event()
         self.fleet: Fleet | None = None
@@ -73,15 +79,16 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
         settings = self.settings
-        opened = open_context(settings, apply=not settings.dry_run)
+        opened = open_context(settings, apply=not settings.dry_run, templates=self.templates)
         async with opened as (store, context, providers):
             try:
                 async with asyncio.TaskGroup() as group:
                     # First, so a stop request also ends a first read still waiting for etcd.
                     group.create_task(raise_when_set(stop))
                     self.fleet = Fleet(context, providers, self._report, group.create_task,
-                                       self.backoff)
-                    changes = _TreeChanges(context, self.fleet, self.status)
+                                       self.backoff, kinds=self.kinds)
+                    changes = _TreeChanges(context, self.fleet, self.status,
+                                           self.templates.targets())
                     follower = TreeFollower(store, tree_prefix(settings.prefix),
                                             tree_prefix(settings.state_prefix),
                                             changes.on_snapshot, changes.on_events, self.backoff)
@@ -113,10 +120,12 @@ class Service:
 class _TreeChanges:
     """Applies what the follower reads to the tree and kicks the workers of touched targets."""
 
-    def __init__(self, context: SyncContext, fleet: Fleet, status: Status) -> None:
+    def __init__(self, context: SyncContext, fleet: Fleet, status: Status,
+                 standing: list[Target]) -> None:
         self._context = context
         self._fleet = fleet
         self._status = status
+        self._standing = standing  # synced from the start, whatever the tree holds (templates)
         # Revision at which each malformed key was last reported: once per key revision.
         self._reported: dict[str, int] = {}
 
@@ -131,13 +140,16 @@ class _TreeChanges:
         gc.disable()
         try:
             for kv in tree_kvs:
-                self._put(kv.key, kv.mod_revision)
+                self._put(kv.key, kv.mod_revision, kv.value)
         finally:
             gc.enable()
         # Forget reports of keys that vanished while we were not watching.
-        self._reported = {k: r for k, r in self._reported.items() if k in context.tree.malformed}
+        tree = context.tree
+        self._reported = {k: r for k, r in self._reported.items()
+                          if k in tree.malformed or k in tree.warnings}
         context.managed.load(state_kvs)
-        self._fleet.kick(before | set(context.tree.targets()) | set(context.managed), full=True)
+        self._fleet.kick(before | set(tree.targets()) | set(context.managed) |
+                         set(self._standing), full=True)
 
     def on_events(self, events: list[Event]) -> None:
         """Apply watched events in order; kick each touched target once."""
@@ -146,24 +158,48 @@ class _TreeChanges:
             if event.deleted:
                 self._reported.pop(event.key.decode("utf-8", "backslashreplace"), None)
                 touched |= self._context.tree.delete(event.key)
-            elif target := self._put(event.key, event.revision):
+            elif target := self._put(event.key, event.revision, event.value):
                 touched.add(target)
             self._context.tree.revision = event.revision
         self._fleet.kick(touched)
 
-    def _put(self, key: bytes, mod_revision: int) -> Target | None:
-        result = self._context.tree.put(key, mod_revision)
+    def _put(self, key: bytes, mod_revision: int, value: bytes) -> Target | None:
+        """Apply one put; return the target whose members it may have changed."""
+        tree = self._context.tree
+        result = tree.put(key, mod_revision, value)
         if isinstance(result, Malformed):
             if self._reported.get(result.key) != mod_revision:
                 self._reported[result.key] = mod_revision
                 self._status.malformed_reports += 1
                 log.warning("malformed key %r ignored: %s", result.key, result.reason)
-            return None
+            return result.left
+        warning = tree.warnings.get(text := key.decode()) if tree.warnings else None
+        if warning and self._reported.get(text) != mod_revision:
+            self._reported[text] = mod_revision
+            log.warning("key %r: %s", text, warning)
         return result
 
 
 
-async def serve(settings: Settings, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+async def serve(service: Service, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
     """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT."""
     stop = stop_on_signals()
-    await asyncio.gather(Service(settings).run(stop), *(run(stop) for run in beside))
+    await asyncio.gather(service.run(stop), *(run(stop) for run in beside))
+
+
+async def load_state(store: Store, settings: Settings, context: SyncContext) -> None:
+    """Read the tree and the managed record, at one revision, into ``context`` (one-shot
+    commands; the service follows the tree instead)."""
+    _, (tree_kvs, state_kvs) = await store.read(
+        [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
+    for kv in tree_kvs:
+        context.tree.put(kv.key, kv.mod_revision, kv.value)
+    context.managed.load(state_kvs)
+
+
+async def sync_once(unit: SyncUnit) -> list[TargetResult]:
+    """One sync of ``unit`` for a one-shot command; a failure becomes its targets' error."""
+    try:
+        return await unit.sync(full=True)
+    except SyncError as error:
+        return [TargetResult(t, error=str(error)) for t in unit.targets()]

@@ -31,6 +31,7 @@ _FLAG_HELP = {
     "log_level": "debug, info, warning or error (default info)",
     "log_format": "text or json (default text)",
     "status_addr": "HOST:PORT of the status API (default 127.0.0.1:9180; reserved)",
+    "render_config": "TOML file of nginx/haproxy templates to render (docs/local.md)",
 }
 
 
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = _settings_flags()
     parser = _Parser(prog="lbmanager", description="Keep load balancers equal to etcd.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                     metavar="{run,plan,member,forget,local}")
+                                     metavar="{run,plan,member,forget,register,agent,render,local}")
     commands.add_parser("run", parents=[common], help="run the sync service")
     commands.add_parser("plan", parents=[common],
                         help="print pending changes; exit 0 in sync, 3 pending, 1 on errors")
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("target", help="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
     _add_register(commands, common)
     _add_agent(commands, common)
+    render = commands.add_parser(
+        "render", parents=[common],
+        help="render the nginx/haproxy templates of --config from the tree (no AWS)")
+    render.add_argument("--config", dest="render_config", default=argparse.SUPPRESS,
+                        metavar="FILE", help="the render configuration (same as --render-config)")
+    render.add_argument("--once", action="store_true",
+                        help="render each template once and exit (1 if any failed)")
     local = commands.add_parser("local", help="run on a private etcd and AWS emulator (demo)")
     local.add_argument("--no-demo", action="store_true", help="do not create the demo ELB/zone")
     return parser
@@ -172,6 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(args)
     setup_logging(settings.log_level, settings.log_format)
     from lbmanager import commands  # noqa: PLC0415 - keeps --help and flag errors fast
+    from lbmanager.render import command as render_command  # noqa: PLC0415 - the same
 
     handlers: dict[str, Callable[[], Coroutine[Any, Any, int | None]]] = {
         "run": lambda: commands.run(settings),
@@ -180,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "member": lambda: commands.member(settings, args),
         "register": lambda: commands.register(settings, args, command),
         "agent": lambda: commands.agent(settings, args),
+        "render": lambda: render_command.render(settings, bool(args.once)),
     }
     try:
         return _run_async(handlers[args.command])

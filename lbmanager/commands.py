@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
-from collections.abc import Hashable
 
 from lbmanager.agent import Agent, AgentConfig
-from lbmanager.app import open_context, serve
-from lbmanager.errors import EXIT_USAGE, SyncError
+from lbmanager.app import Service, load_state, open_context, serve, sync_once
+from lbmanager.errors import usage_error
 from lbmanager.identity import find_identity
 from lbmanager.keys import (
     InvalidKey,
@@ -27,6 +25,8 @@ from lbmanager.lifecycle import stop_on_signals
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
 from lbmanager.register import HealthCheck, Registration
 from lbmanager.register import register as hold_registration
+from lbmanager.render.config import ConfigError
+from lbmanager.render.unit import load_templates
 from lbmanager.settings import Settings
 from lbmanager.state import Tree, active_entries
 from lbmanager.store import Store
@@ -35,18 +35,27 @@ EXIT_PENDING = 3
 
 
 async def run(settings: Settings) -> int:
-    """`lbmanager run`."""
-    await serve(settings)
+    """`lbmanager run` (with the templates of --render-config, if given)."""
+    try:
+        templates = load_templates(settings.render_config)
+    except ConfigError as error:
+        return usage_error(str(error))
+    await serve(Service(settings, templates=templates))
     return 0
 
 
 async def plan(settings: Settings) -> int:
     """`lbmanager plan`: print the pending changes per target; 0 in sync, 3 pending, 1 errors."""
-    async with open_context(settings, apply=False) as (store, context, providers):
-        await _load(store, settings, context)
-        targets = set(context.tree.targets()) | set(context.managed)
+    try:
+        templates = load_templates(settings.render_config)
+    except ConfigError as error:
+        return usage_error(str(error))
+    opened = open_context(settings, apply=False, templates=templates)
+    async with opened as (store, context, providers):
+        await load_state(store, settings, context)
+        targets = set(context.tree.targets()) | set(context.managed) | set(templates.targets())
         units = build_units(targets, context, providers)
-        results = [r for batch in await asyncio.gather(*(_plan_unit(u) for u in units))
+        results = [r for batch in await asyncio.gather(*(sync_once(u) for u in units))
                    for r in batch]
     _print_plan(sorted(results, key=lambda r: str(r.target)), context.tree)
     if any(r.changes for r in results):
@@ -57,21 +66,14 @@ async def plan(settings: Settings) -> int:
 def build_units(targets: set[Target], context: SyncContext,
                 providers: Providers) -> list[SyncUnit]:
     """One unit per worker key, holding its targets (the same grouping the service uses)."""
-    units: dict[Hashable, SyncUnit] = {}
+    units: dict[str, SyncUnit] = {}
     for target in sorted(targets, key=str):
         kind = KINDS[target.kind]
-        key = kind.worker_of(target)
-        if key not in units:
-            units[key] = kind.build(target, context, providers)
-        units[key].add(target)
+        name = kind.worker_of(target)
+        if name not in units:
+            units[name] = kind.build(target, context, providers)
+        units[name].add(target)
     return list(units.values())
-
-
-async def _plan_unit(unit: SyncUnit) -> list[TargetResult]:
-    try:
-        return await unit.sync(full=True)
-    except SyncError as error:
-        return [TargetResult(t, error=str(error)) for t in unit.targets()]
 
 
 def _print_plan(results: list[TargetResult], tree: Tree) -> None:
@@ -95,7 +97,7 @@ async def forget(settings: Settings, path: str) -> int:
     try:
         target = parse_target_path(_relative(path, settings.prefix))
     except InvalidKey as error:
-        return _usage(f"target {path!r}: {error}")
+        return usage_error(f"target {path!r}: {error}")
     async with open_context(settings, apply=True) as (store, _, _):
         found = await store.delete(format_target_key(target, settings.state_prefix))
     print(f"forgot {target}" if found else f"{target} was not recorded as managed")
@@ -109,7 +111,7 @@ async def member(settings: Settings, args: argparse.Namespace) -> int:
     try:
         key = parse_member_path(_relative(args.key, settings.prefix))
     except InvalidKey as error:
-        return _usage(f"key {args.key!r}: {error}")
+        return usage_error(f"key {args.key!r}: {error}")
     full = format_key(key, settings.prefix)
     async with open_context(settings, apply=True) as (store, _, _):
         if args.member_command == "add":
@@ -131,7 +133,7 @@ async def member(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _member_ls(settings: Settings, under: str) -> int:
     async with open_context(settings, apply=False) as (store, context, _):
-        await _load(store, settings, context)
+        await load_state(store, settings, context)
     tree = context.tree
     wanted = tree_prefix(settings.prefix) + _relative(under, settings.prefix)
     for target in sorted(tree.targets(), key=str):
@@ -154,7 +156,7 @@ async def register(settings: Settings, args: argparse.Namespace, command: list[s
         try:
             key = parse_member_path(_relative(given, settings.prefix))
         except InvalidKey as error:
-            return _usage(f"key {given!r}: {error}")
+            return usage_error(f"key {given!r}: {error}")
         keys[format_key(key, settings.prefix)] = args.value.encode()
     health = None
     if args.health_url:
@@ -173,7 +175,7 @@ async def agent(settings: Settings, args: argparse.Namespace) -> int:
     try:
         matches = [parse_match(text) for text in args.match]
     except ValueError as error:
-        return _usage(str(error))
+        return usage_error(str(error))
     identity = await find_identity(args.instance_id, args.host_ip, args.internal)
     config = AgentConfig(args.docker, args.ttl, identity, matches, settings.prefix,
                          args.keep_on_exit)
@@ -186,22 +188,7 @@ async def agent(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _load(store: Store, settings: Settings, context: SyncContext) -> None:
-    """Read the tree and the managed record, at one revision, into ``context``."""
-    _, (tree_kvs, state_kvs) = await store.read(
-        [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
-    for kv in tree_kvs:
-        context.tree.put(kv.key, kv.mod_revision)
-    context.managed.load(state_kvs)
-
-
 def _relative(path: str, prefix: str) -> str:
     """Accept a key relative to the prefix, or a full key under it."""
     head = tree_prefix(prefix)
     return path[len(head):] if path.startswith(head) else path.lstrip("/")
-
-
-def _usage(message: str) -> int:
-    print(f"lbmanager: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-

@@ -6,11 +6,13 @@ from lbmanager.errors import PermanentError
 from lbmanager.keys import Target
 from lbmanager.plan import plan_members
 from lbmanager.providers import ElbApi
-from lbmanager.reconcile import SyncContext, TargetResult
+from lbmanager.reconcile import Settle, SyncContext, TargetResult
 
 
 class ElbUnit:
     """Keeps one ELB's registered instances equal to the target's active members."""
+
+    settle = Settle()  # the worker's defaults: low latency, a burst costs about two syncs
 
     def __init__(self, target: Target, context: SyncContext, provider: ElbApi) -> None:
         self._target = target

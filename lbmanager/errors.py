@@ -1,7 +1,15 @@
 """The two kinds of failure every layer agrees on (SPEC §5), and the exit status of bad usage."""
 
+import sys
+
 # SPEC §5: bad flags, files or keys given on the command line exit with status 2.
 EXIT_USAGE = 2
+
+
+def usage_error(message: str) -> int:
+    """Print the one-line error of bad usage or configuration; return the exit status (2)."""
+    print(f"lbmanager: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 class SyncError(Exception):

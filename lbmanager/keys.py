@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from lbmanager.routing import HOST_NAME, BadValue, Routing, parse_routing
+
 
 class MemberClass(StrEnum):
     """How a key competes with the other keys of its target (SPEC §2)."""
@@ -59,7 +61,7 @@ class MemberKey:
 
     def path(self) -> str:
         """The key relative to the prefix."""
-        head = [self.kind, self.region, self.name] + ([self.fqdn] if self.fqdn else [])
+        head = [s for s in (self.kind, self.region, self.name, self.fqdn) if s]
         return "/".join([*head, self.member_class.value, self.member])
 
 
@@ -69,6 +71,7 @@ class Malformed:
 
     key: str
     reason: str
+    left: Target | None = None  # the target a valid key left when a bad value made it malformed
 
 
 _REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
@@ -76,6 +79,9 @@ _LB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
 _ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
 _INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+# nginx upstream and haproxy backend names: a conservative set both accept, and safe in a file.
+_UPSTREAM_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?")
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
 
 
 def _checked(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
@@ -114,6 +120,25 @@ def canonical_fqdn(value: str) -> str:
     return name
 
 
+def canonical_endpoint(value: str) -> str:
+    """``host:port`` with an IPv4 address, ``[IPv6]`` or a host name; canonical, lower case."""
+    host, colon, port = value.rpartition(":")
+    if not colon or not _PORT.fullmatch(port) or int(port) > 65535:
+        raise InvalidKey(f"bad address {value!r}: expected HOST:PORT with a port 1-65535")
+    if host.startswith("[") and host.endswith("]"):
+        ip = canonical_ip(host[1:-1])
+        if ":" not in ip:
+            raise InvalidKey(f"bad address {value!r}: brackets are for IPv6 only")
+        return f"[{ip}]:{port}"
+    if ":" in host:
+        raise InvalidKey(f"bad address {value!r}: an IPv6 address needs brackets, [{host}]:{port}")
+    if host[:1].isdigit() and host.replace(".", "").isdigit():
+        return f"{canonical_ip(host)}:{port}"
+    if not host.isascii() or not HOST_NAME.fullmatch(host.lower()):
+        raise InvalidKey(f"bad address {value!r}: bad host name")
+    return f"{host.lower()}:{port}"
+
+
 def route53_api_region(region: str) -> str:
     """Route53 is global per partition: the key's region only chooses the partition's endpoint."""
     if region.startswith("cn-"):
@@ -127,6 +152,13 @@ def _same(region: str) -> str:
     return region
 
 
+def _routing(value: bytes) -> tuple[Routing, tuple[str, ...]]:
+    try:
+        return parse_routing(value)
+    except BadValue as error:
+        raise InvalidKey(str(error)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class Layout:
     """The row of SPEC §1 for one kind."""
@@ -134,7 +166,15 @@ class Layout:
     check_name: Callable[[str], str]
     check_member: Callable[[str], str]
     target_region: Callable[[str], str]
+    has_region: bool = True
     has_fqdn: bool = False
+    # Kinds whose value means something parse it here: (metadata, warnings), InvalidKey if bad.
+    parse_value: Callable[[bytes], tuple[Routing, tuple[str, ...]]] | None = None
+
+    @property
+    def width(self) -> int:
+        """Segments before the class: kind, [region,] name[, fqdn]."""
+        return 2 + self.has_region + self.has_fqdn
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -149,7 +189,15 @@ LAYOUTS: dict[str, Layout] = {
         target_region=route53_api_region,
         has_fqdn=True,
     ),
+    "upstream": Layout(
+        check_name=_checked(_UPSTREAM_NAME, "upstream name"),
+        check_member=canonical_endpoint,
+        target_region=_same,
+        has_region=False,
+        parse_value=_routing,
+    ),
 }
+
 
 
 def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
@@ -160,7 +208,7 @@ def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
     layout = LAYOUTS.get(kind)
     if layout is None:
         raise InvalidKey(f"unknown kind {kind!r} (known: {', '.join(sorted(LAYOUTS))})")
-    width = 4 if layout.has_fqdn else 3
+    width = layout.width
     if len(segments) < width:
         raise InvalidKey(f"too few segments for kind {kind!r}")
     return (*_parse_head(tuple(segments[:width])), segments[width:])
@@ -171,9 +219,10 @@ def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
 @functools.lru_cache(maxsize=65_536)
 def _parse_head(head: tuple[str, ...]) -> tuple[str, str, str, str]:
     layout = LAYOUTS[head[0]]
-    region = _checked(_REGION, "region")(head[1])
-    name = layout.check_name(head[2])
-    fqdn = canonical_fqdn(head[3]) if layout.has_fqdn else ""
+    rest = list(head[1:])
+    region = _checked(_REGION, "region")(rest.pop(0)) if layout.has_region else ""
+    name = layout.check_name(rest.pop(0))
+    fqdn = canonical_fqdn(rest.pop(0)) if layout.has_fqdn else ""
     return head[0], region, name, fqdn
 
 
@@ -184,7 +233,7 @@ def _target(kind: str, region: str, name: str, fqdn: str) -> Target:
 
 
 def parse_member_path(path: str) -> MemberKey:
-    """Parse ``kind/region/name[/fqdn]/class/member``; raise InvalidKey naming the reason."""
+    """Parse ``kind[/region]/name[/fqdn]/class/member``; raise InvalidKey naming the reason."""
     kind, region, name, fqdn, rest = _split_target(path.split("/"))
     if len(rest) != 2:
         raise InvalidKey(f"expected class and member after the target, got {len(rest)} segments")
@@ -197,7 +246,7 @@ def parse_member_path(path: str) -> MemberKey:
 
 
 def parse_target_path(path: str) -> Target:
-    """Parse ``kind/region/name[/fqdn]`` (the form `forget` and the state record use)."""
+    """Parse ``kind[/region]/name[/fqdn]`` (the form `forget` and the state record use)."""
     kind, region, name, fqdn, rest = _split_target(path.split("/"))
     if rest:
         raise InvalidKey(f"unexpected segments after the target: {'/'.join(rest)!r}")

@@ -2,41 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lbmanager.elb_sync import ElbUnit
 from lbmanager.keys import Target
 from lbmanager.providers import ElbApi, Route53Api
 from lbmanager.reconcile import SyncContext, SyncUnit
+from lbmanager.render.unit import Templates
 from lbmanager.zone_sync import ZoneUnit
 
 
 @dataclass(frozen=True, slots=True)
 class Providers:
-    """One provider per API, shared by every unit of that kind."""
+    """One provider per API, shared by every unit of that kind; the templates to render."""
 
     elb: ElbApi
     route53: Route53Api
+    templates: Templates
 
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """How targets of one kind map to serialized workers."""
+    """How targets of one kind map to serialized workers (named by ``worker_of``)."""
 
-    worker_of: Callable[[Target], Hashable]
+    worker_of: Callable[[Target], str]
     build: Callable[[Target, SyncContext, Providers], SyncUnit]
 
 
 KINDS: dict[str, Kind] = {
     # Classic ELBs are serialized per load balancer.
     "elb": Kind(
-        worker_of=lambda t: t,
+        worker_of=str,
         build=lambda t, ctx, p: ElbUnit(t, ctx, p.elb),
     ),
     # Route53 is serialized per hosted zone, so a zone's changes share ChangeResourceRecordSets.
     "route53": Kind(
-        worker_of=lambda t: ("route53", t.region, t.name),
+        worker_of=lambda t: f"{t.kind}/{t.region}/{t.name}",
         build=lambda t, ctx, p: ZoneUnit(t.region, t.name, ctx, p.route53),
     ),
+    # Each template of the render configuration is serialized on its own.
+    "template": Kind(
+        worker_of=str,
+        build=lambda t, ctx, p: p.templates.unit(t.name, ctx),
+    ),
 }
+LOCAL_KINDS = {"template": KINDS["template"]}
+
+
+def synced_by(target: Target, providers: Providers) -> list[Target]:
+    """The targets whose workers sync ``target``: an upstream is synced by the templates that
+    render it; every other target by its own worker."""
+    if target.kind == "upstream":
+        return providers.templates.using(target.name)
+    return [target]

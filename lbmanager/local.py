@@ -24,7 +24,7 @@ import uvloop
 from moto.server import ThreadedMotoServer
 
 from lbmanager.agent import Agent, AgentConfig
-from lbmanager.app import serve
+from lbmanager.app import Service, serve
 from lbmanager.cli import load_settings
 from lbmanager.demo import (
     AWS_ENV,
@@ -92,14 +92,14 @@ async def _main(settings: Settings, etcd_port: int, demo: bool,
     print(banner(settings.etcd_endpoints, aws_endpoint, settings.prefix, created, docker),
           flush=True)
     if docker is None or created is None:
-        await serve(settings)
+        await serve(Service(settings))
         return
     # The agent plays the demo ELB's last instance on this host (nothing here is on EC2).
     identity = Identity(instance_id=created.instances[-1], host_ip=HOST)
     store = Store(settings.endpoints())
     agent = Agent(store, AgentConfig(docker, 5, identity, prefix=settings.prefix))
     try:
-        await serve(settings, agent.run)
+        await serve(Service(settings), agent.run)
     finally:
         await store.close()
 

@@ -12,6 +12,19 @@ from lbmanager.state import Tree
 
 
 @dataclass(frozen=True, slots=True)
+class Settle:
+    """How a worker lets a burst of kicks settle before its follow-up sync.
+
+    A kick after a quiet spell syncs at once (lowest latency). A kick within ``quiet`` seconds of
+    the previous sync belongs to a burst: the follow-up sync waits until kicks have stopped for
+    ``quiet`` seconds, but no longer than ``maximum`` in all, so a burst costs about two syncs.
+    """
+
+    quiet: float = 0.1
+    maximum: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class TargetResult:
     """What one sync planned (and, unless dry, did) for one target, or why it could not."""
 
@@ -36,7 +49,9 @@ class SyncContext:
 
 
 class SyncUnit(Protocol):
-    """One serialized worker's job: an ELB, or a Route53 hosted zone."""
+    """One serialized worker's job: an ELB, a Route53 hosted zone, or a template."""
+
+    settle: Settle
 
     def add(self, target: Target) -> None:
         """Make ``target`` part of this unit."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["text", "json"] = "text"
     status_addr: str = "127.0.0.1:9180"
+    render_config: Path | None = None
 
     def endpoints(self) -> list[tuple[str, int]]:
         """The etcd endpoints as (host, port) pairs."""

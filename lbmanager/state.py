@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from lbmanager.keys import Malformed, MemberClass, MemberKey, Target, parse_key
+from lbmanager.keys import LAYOUTS, InvalidKey, Malformed, MemberClass, MemberKey, Target, parse_key
+from lbmanager.routing import NO_ROUTING, Routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +16,7 @@ class Entry:
     raw_key: str
     key: MemberKey
     mod_revision: int
+    routing: Routing = NO_ROUTING  # upstream keys: the metadata in the value
 
 
 def active_entries(entries: Iterable[Entry]) -> list[Entry]:
@@ -45,30 +47,47 @@ class Tree:
         self._by_target: dict[Target, dict[str, Entry]] = {}
         self._target_of: dict[str, Target] = {}
         self.malformed: dict[str, Malformed] = {}
+        # Valid keys whose value had something to warn about (an unknown metadata field).
+        self.warnings: dict[str, str] = {}
 
-    def put(self, raw_key: str | bytes, mod_revision: int) -> Target | Malformed:
+    def put(self, raw_key: str | bytes, mod_revision: int,
+            value: bytes = b"") -> Target | Malformed:
         """Set a key and return its target; a malformed key is recorded and returned instead.
 
-        A key string always parses the same way, so a put never moves a key between targets
-        or between valid and malformed: no need to remove an older version first.
+        A key string always parses the same way, so a valid key never moves between targets; but
+        a bad new value turns it malformed, and then its valid version is removed.
         """
         parsed = parse_key(raw_key, self.prefix)
+        routing, notes = NO_ROUTING, tuple[str, ...]()
+        if not isinstance(parsed, Malformed) and (parse := LAYOUTS[parsed.kind].parse_value):
+            try:
+                routing, notes = parse(value)
+            except InvalidKey as error:
+                parsed = Malformed(self._text(raw_key), str(error))
         if isinstance(parsed, Malformed):
+            # A bad new value takes a valid key out of its target: the caller syncs that one.
+            left = self.delete(raw_key)
+            parsed = replace(parsed, left=left.pop()) if left else parsed
             self.malformed[parsed.key] = parsed
             return parsed
         key = raw_key if isinstance(raw_key, str) else raw_key.decode()
+        self.malformed.pop(key, None)
+        self.warnings.pop(key, None)
+        if notes:
+            self.warnings[key] = "; ".join(notes)
         target = parsed.target
         entries = self._by_target.get(target)
         if entries is None:
             entries = self._by_target[target] = {}
-        entries[key] = Entry(key, parsed, mod_revision)
+        entries[key] = Entry(key, parsed, mod_revision, routing)
         self._target_of[key] = target
         return target
 
     def delete(self, raw_key: str | bytes) -> set[Target]:
         """Remove a key (valid or malformed); return the target it belonged to, if any."""
-        key = raw_key if isinstance(raw_key, str) else raw_key.decode("utf-8", "backslashreplace")
+        key = self._text(raw_key)
         self.malformed.pop(key, None)
+        self.warnings.pop(key, None)
         target = self._target_of.pop(key, None)
         if target is None:
             return set()
@@ -77,6 +96,10 @@ class Tree:
         if not entries:
             del self._by_target[target]
         return {target}
+
+    @staticmethod
+    def _text(raw_key: str | bytes) -> str:
+        return raw_key if isinstance(raw_key, str) else raw_key.decode("utf-8", "backslashreplace")
 
     def targets(self) -> Iterator[Target]:
         """Every target with at least one valid key."""

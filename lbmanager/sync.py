@@ -6,26 +6,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from lbmanager.errors import PermanentError, TransientError
-from lbmanager.reconcile import SyncUnit, TargetResult
+from lbmanager.reconcile import Settle, SyncUnit, TargetResult
 from lbmanager.retry import Backoff, retrying
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Settle:
-    """How a worker lets a burst of kicks settle before its follow-up sync.
-
-    A kick after a quiet spell syncs at once (lowest latency). A kick within ``quiet`` seconds of
-    the previous sync belongs to a burst: the follow-up sync waits until kicks have stopped for
-    ``quiet`` seconds, but no longer than ``maximum`` in all, so a burst costs about two syncs.
-    """
-
-    quiet: float = 0.1
-    maximum: float = 2.0
 
 
 class Worker:
@@ -37,13 +23,13 @@ class Worker:
         unit: SyncUnit,
         report: Callable[[str, list[TargetResult]], None],
         backoff: Backoff,
-        settle: Settle = Settle(),
+        settle: Settle | None = None,
     ) -> None:
         self.name = name
         self.unit = unit
         self._report = report
         self._backoff = backoff
-        self._settle = settle
+        self._settle = settle or unit.settle
         self._dirty = asyncio.Event()
         self._full = False
         self._last_kick = self._last_sync = -float("inf")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lbmanager.errors import PermanentError
 from lbmanager.keys import Target
 from lbmanager.providers import Route53Api
-from lbmanager.reconcile import SyncContext, TargetResult
+from lbmanager.reconcile import Settle, SyncContext, TargetResult
 from lbmanager.records import (
     NamePlan,
     RecordChange,
@@ -18,6 +18,8 @@ from lbmanager.records import (
 
 class ZoneUnit:
     """Keeps the A/AAAA record sets of a zone's managed names equal to their active members."""
+
+    settle = Settle()  # the worker's defaults: low latency, a burst costs about two syncs
 
     def __init__(self, region: str, zone_id: str, context: SyncContext,
                  provider: Route53Api) -> None:

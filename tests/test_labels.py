@@ -103,7 +103,8 @@ BAD = [
     ({"lbmanager.elb": "useast1/web"}, {}, "label lbmanager.elb='useast1/web': bad region"),
     ({"lbmanager.route53": "us-east-1/z1/www.example.com"}, {}, "bad hosted zone id 'z1'"),
     ({"lbmanager.route53": "us-east-1/Z1/a..b"}, {}, "bad FQDN"),
-    ({**WEB, "lbmanager.upstream": "web"}, {}, "lbmanager.upstream='web': kind 'upstream' is not"),
+    ({"lbmanager.upstream": "web", "lbmanager.host": "a;b"}, {"ports": {80: ANY}},
+     "lbmanager.upstream='web': value field 'host': not a valid host name: 'a;b'"),
     ({**WEB, "lbmanager.class": "both"}, {},
      "label lbmanager.class='both': unknown class 'both' (single or multiple)"),
     ({**WEB, "lbmanager.class": ""}, {}, "label lbmanager.class='': unknown class ''"),
@@ -201,7 +202,6 @@ def test_bad_match(text: str, reason: str) -> None:
     ({"lbmanager.path": "api"}, "", "label lbmanager.path='api': expected a path starting with /")])
 def test_routing(labels: dict[str, str], group: str, expected: str) -> None:
     """Upstream values: compact JSON of the routing labels present, or empty; bad ones named."""
-    # Reached directly: keys.py has no upstream row yet to build a whole key.
     scope = lb._Scope(view(labels), HOST, Want("upstream", "web", group, "label upstream"))
     try:
         got = scope.routing()

@@ -99,7 +99,7 @@ async def test_keys_arriving_during_a_sync_cause_exactly_one_follow_up_sync(
         await reports.wait(elb_target("web"), 2)
         assert cloud.elb_instances("web") == {first, *rest}
         assert service.fleet is not None
-        assert service.fleet.workers[elb_target("web")].syncs == 2
+        assert service.fleet.workers[str(elb_target("web"))].syncs == 2
     registers = [call_instances(c) for c in proxy.calls if c.action == REGISTER]
     assert registers == [{first}, set(rest)]
 

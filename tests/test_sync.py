@@ -13,7 +13,8 @@ from lbmanager.errors import PermanentError, TransientError
 from lbmanager.keys import Target
 from lbmanager.reconcile import TargetResult
 from lbmanager.retry import Backoff
-from lbmanager.sync import Settle, Worker
+from lbmanager.reconcile import Settle
+from lbmanager.sync import Worker
 
 WEB = Target("elb", "us-east-1", "web")
 

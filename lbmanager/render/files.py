@@ -1,0 +1,75 @@
+"""Atomic file replacement with backups: a reader sees the old file or the new one, never half.
+
+Blocking calls (write, fsync, rename); the unit runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+from pathlib import Path
+
+
+def read_current(path: Path) -> bytes | None:
+    """The live file's bytes, or None when there is none yet."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def staged_path(destination: Path) -> Path:
+    """Next to the destination (same file system, so the rename is atomic), hidden, and not
+    matching the destination's own pattern (``*.conf``) so no server includes it by accident."""
+    return destination.with_name(f".{destination.name}.lbmanager-staged")
+
+
+def stage(destination: Path, data: bytes, mode: int, owner: str | None) -> Path:
+    """Write ``data`` to the staged file, with its mode and owner, and fsync it."""
+    staged = staged_path(destination)
+    with open(staged, "wb") as file:
+        file.write(data)
+        file.flush()
+        os.fchmod(file.fileno(), mode)  # not open()'s mode: the umask would narrow that one
+        if owner:
+            user, _, group = owner.partition(":")
+            gid = grp.getgrnam(group).gr_gid if group else -1
+            os.fchown(file.fileno(), pwd.getpwnam(user).pw_uid, gid)
+        os.fsync(file.fileno())
+    return staged
+
+
+def keep_backup(destination: Path, keep: int) -> None:
+    """Rotate ``dest.1`` .. ``dest.N`` and copy the live file to ``dest.1`` (newest first)."""
+    if keep == 0 or not destination.exists():
+        return
+    for number in range(keep - 1, 0, -1):
+        older = destination.with_name(f"{destination.name}.{number}")
+        if older.exists():
+            os.replace(older, destination.with_name(f"{destination.name}.{number + 1}"))
+    shutil.copy2(destination, destination.with_name(f"{destination.name}.1"))
+
+
+def swap_in(staged: Path, destination: Path) -> None:
+    """Rename the staged file over the destination and make the rename durable."""
+    os.replace(staged, destination)
+    directory = os.open(destination.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def restore(destination: Path, previous: bytes | None, mode: int, owner: str | None) -> None:
+    """Put the previous file back (or remove the new one when there was none)."""
+    if previous is None:
+        destination.unlink(missing_ok=True)
+        return
+    swap_in(stage(destination, previous, mode, owner), destination)
+
+
+def discard(staged: Path) -> None:
+    """Remove a staged file that did not pass its check."""
+    staged.unlink(missing_ok=True)

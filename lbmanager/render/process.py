@@ -1,0 +1,42 @@
+"""Check and reload commands: argv lists (no shell), a timeout, their output to the log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class CommandFailed(Exception):
+    """A command exited non-zero, timed out or could not start; the message says which."""
+
+
+def expand(argv: list[str], staged: Path, destination: Path) -> list[str]:
+    """Replace ``{staged}`` and ``{destination}`` in each word (plain text, no format spec)."""
+    return [word.replace("{staged}", str(staged)).replace("{destination}", str(destination))
+            for word in argv]
+
+
+async def run_command(argv: list[str], time_limit: float, what: str) -> None:
+    """Run ``argv``; raise CommandFailed with the tail of its output unless it exits 0."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+    except OSError as error:
+        raise CommandFailed(f"{what} command {argv[0]!r} could not start: {error}") from None
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), time_limit)
+    except TimeoutError:
+        process.kill()  # our own child, by PID
+        await process.wait()
+        raise CommandFailed(f"{what} command timed out after {time_limit:g} s") from None
+    text = output.decode("utf-8", "replace").strip()
+    for line in text.splitlines():
+        log.log(logging.INFO if process.returncode == 0 else logging.WARNING,
+                "%s %s: %s", what, argv[0], line)
+    if process.returncode != 0:
+        tail = text.splitlines()[-1] if text else "no output"
+        raise CommandFailed(f"{what} command exited {process.returncode}: {tail}")

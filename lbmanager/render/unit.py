@@ -1,0 +1,165 @@
+"""One template's pipeline, run by its own serialized, coalescing worker (docs/local.md).
+
+render -> same bytes as the live file: done -> stage + fsync -> check -> backup -> atomic rename
+-> reload -> if the reload fails: put the previous file back, reload again, report the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from lbmanager.errors import PermanentError
+from lbmanager.keys import Target
+from lbmanager.reconcile import Settle, SyncContext, TargetResult
+from lbmanager.render import files
+from lbmanager.render.config import RenderConfig, TemplateConfig, load_render_config
+from lbmanager.render.engine import Compiled, RenderError
+from lbmanager.render.process import CommandFailed, expand, run_command
+from lbmanager.render.view import build_view
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def template_target(name: str) -> Target:
+    """How a template shows up in reports and status: ``template/NAME``."""
+    return Target("template", "", name)
+
+
+class TemplateUnit:
+    """Renders one template from the tree and swaps it in safely."""
+
+    def __init__(self, config: TemplateConfig, compiled: Compiled, context: SyncContext) -> None:
+        self.config = config
+        self._compiled = compiled
+        self._context = context
+        self.settle = Settle(config.wait.min, config.wait.max)
+        self.target = template_target(config.name)
+        # Bytes that failed their check or reload: not retried until a full resync.
+        self._rejected: tuple[bytes, str] | None = None
+        self._conflicts: tuple[str, ...] = ()
+
+    def add(self, target: Target) -> None:
+        """Nothing to do: the template renders its upstreams straight from the tree."""
+
+    def targets(self) -> list[Target]:
+        """The template itself is what a failure is reported on."""
+        return [self.target]
+
+    async def sync(self, full: bool) -> list[TargetResult]:
+        """Render; when the bytes differ from the live file, check, swap in and reload."""
+        view = build_view(self._context.tree, self.config.upstreams)
+        if view.conflicts != self._conflicts:
+            self._conflicts = view.conflicts
+            for conflict in view.conflicts:
+                log.warning("template %s: %s", self.config.name, conflict)
+        try:
+            new = self._compiled.render(view).encode()
+        except RenderError as error:
+            raise PermanentError(f"template {self.config.name}: {error}") from None
+        destination = self.config.destination
+        old = await asyncio.to_thread(files.read_current, destination)
+        if new == old:
+            self._rejected = None
+            return [TargetResult(self.target)]
+        if not self._context.apply:
+            return [TargetResult(self.target, changes=diff(old, new, destination))]
+        if self._rejected and self._rejected[0] == new and not full:
+            raise PermanentError(self._rejected[1])
+        try:
+            await self._swap(new, old)
+        except PermanentError as error:
+            self._rejected = (new, str(error))
+            raise
+        self._rejected = None
+        return [TargetResult(self.target, changes=(_summary(old, new, destination),))]
+
+    async def _swap(self, new: bytes, old: bytes | None) -> None:
+        config = self.config
+        destination = config.destination
+        staged = await self._io(files.stage, destination, new, config.mode, config.owner)
+        if config.check_command:
+            try:
+                await run_command(expand(config.check_command, staged, destination),
+                                  config.command_timeout, "check")
+            except CommandFailed as error:
+                await self._io(files.discard, staged)
+                raise PermanentError(f"template {config.name}: {error}; "
+                                     f"{destination} left unchanged") from None
+        await self._io(files.keep_backup, destination, config.backups)
+        await self._io(files.swap_in, staged, destination)
+        log.info("template %s: wrote %s", config.name, destination)
+        if not config.reload_command:
+            return
+        try:
+            await self._reload()
+        except CommandFailed as error:
+            await self._io(files.restore, destination, old, config.mode, config.owner)
+            message = f"template {config.name}: {error}; previous {destination} restored"
+            try:
+                await self._reload()
+            except CommandFailed as again:
+                message += f", but reloading it failed too: {again}"
+            raise PermanentError(message) from None
+
+    async def _reload(self) -> None:
+        config = self.config
+        argv = expand(config.reload_command or [], files.staged_path(config.destination),
+                      config.destination)
+        await run_command(argv, config.command_timeout, "reload")
+
+    async def _io(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """A blocking file operation in a thread; an OSError is this template's error."""
+        try:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        except OSError as error:
+            raise PermanentError(f"template {self.config.name}: {error}") from None
+
+
+def diff(old: bytes | None, new: bytes, destination: Path) -> tuple[str, ...]:
+    """The unified diff from the live file to the rendered one, a line per change line."""
+    before = (old or b"").decode("utf-8", "replace").splitlines()
+    after = new.decode("utf-8", "replace").splitlines()
+    return tuple(difflib.unified_diff(before, after, f"{destination} (live)",
+                                      f"{destination} (rendered)", lineterm=""))
+
+
+def _summary(old: bytes | None, new: bytes, destination: Path) -> str:
+    lines = diff(old, new, destination)[2:]
+    added = sum(1 for line in lines if line.startswith("+"))
+    removed = sum(1 for line in lines if line.startswith("-"))
+    return f"wrote {destination} (+{added} -{removed} lines)"
+
+
+def load_templates(path: Path | None) -> Templates:
+    """The templates of the render configuration at ``path`` (None: no templates); raise
+    ConfigError naming the file, the entry and the field."""
+    return Templates(load_render_config(path) if path else None)
+
+
+class Templates:
+    """Every template of the render configuration, compiled at start-up."""
+
+    def __init__(self, config: RenderConfig | None) -> None:
+        entries = config.template if config else []
+        self._entries = {t.name: (t, Compiled(t)) for t in entries}
+
+    def targets(self) -> list[Target]:
+        """One pseudo-target per template, so each has a worker from the start."""
+        return [template_target(name) for name in self._entries]
+
+    def using(self, upstream: str) -> list[Target]:
+        """The templates that render ``upstream``."""
+        return [template_target(name) for name, (config, _) in self._entries.items()
+                if config.upstreams is None or upstream in config.upstreams]
+
+    def unit(self, name: str, context: SyncContext) -> TemplateUnit:
+        """A fresh unit for template ``name``."""
+        config, compiled = self._entries[name]
+        return TemplateUnit(config, compiled, context)
