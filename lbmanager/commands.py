@@ -17,9 +17,10 @@ from lbmanager.keys import (
     parse_key,
     parse_member_path,
     parse_target_path,
+    parse_value,
     tree_prefix,
 )
-from lbmanager.kinds import KINDS, Providers
+from lbmanager.kinds import KINDS, Providers, synced_by
 from lbmanager.labels import parse_match
 from lbmanager.lifecycle import stop_on_signals
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
@@ -28,7 +29,7 @@ from lbmanager.register import register as hold_registration
 from lbmanager.render.config import ConfigError
 from lbmanager.render.unit import load_templates
 from lbmanager.settings import Settings
-from lbmanager.state import Tree, active_entries
+from lbmanager.state import active_entries
 from lbmanager.store import Store
 
 EXIT_PENDING = 3
@@ -57,7 +58,7 @@ async def plan(settings: Settings) -> int:
         units = build_units(targets, context, providers)
         results = [r for batch in await asyncio.gather(*(sync_once(u) for u in units))
                    for r in batch]
-    _print_plan(sorted(results, key=lambda r: str(r.target)), context.tree)
+    _print_plan(sorted(results, key=lambda r: str(r.target)), context)
     if any(r.changes for r in results):
         return EXIT_PENDING
     return 1 if any(r.error for r in results) else 0
@@ -67,7 +68,8 @@ def build_units(targets: set[Target], context: SyncContext,
                 providers: Providers) -> list[SyncUnit]:
     """One unit per worker key, holding its targets (the same grouping the service uses)."""
     units: dict[str, SyncUnit] = {}
-    for target in sorted(targets, key=str):
+    owners = {owner for target in targets for owner in synced_by(target, providers)}
+    for target in sorted(owners, key=str):
         kind = KINDS[target.kind]
         name = kind.worker_of(target)
         if name not in units:
@@ -76,11 +78,11 @@ def build_units(targets: set[Target], context: SyncContext,
     return list(units.values())
 
 
-def _print_plan(results: list[TargetResult], tree: Tree) -> None:
+def _print_plan(results: list[TargetResult], context: SyncContext) -> None:
     rows = [("TARGET", "CHANGE")]
     for result in results:
         lines = list(result.changes) or ([] if result.error else ["in sync"])
-        if not tree.entries(result.target):
+        if result.target in context.managed and not context.tree.entries(result.target):
             lines = [f"{line} (no keys left: emptying)" for line in lines]
         if result.error:
             lines.append(f"ERROR {result.error}")
@@ -110,6 +112,8 @@ async def member(settings: Settings, args: argparse.Namespace) -> int:
         return await _member_ls(settings, args.target)
     try:
         key = parse_member_path(_relative(args.key, settings.prefix))
+        if args.member_command == "add":
+            parse_value(key.kind, args.value.encode())
     except InvalidKey as error:
         return usage_error(f"key {args.key!r}: {error}")
     full = format_key(key, settings.prefix)
@@ -120,7 +124,8 @@ async def member(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         # Remove every spelling of this member (www.Example.com vs www.example.com.), so a
         # unit's ExecStop undoes whatever form its ExecStartPost wrote.
-        head = tree_prefix(settings.prefix) + f"{key.kind}/{key.region}/{key.name}/"
+        head = tree_prefix(settings.prefix) + "/".join(
+            s for s in (key.kind, key.region, key.name) if s) + "/"
         _, (kvs,) = await store.read([head])
         same = [kv.key.decode() for kv in kvs if parse_key(kv.key, settings.prefix) == key]
         for raw in same:
@@ -155,6 +160,7 @@ async def register(settings: Settings, args: argparse.Namespace, command: list[s
     for given in args.keys:
         try:
             key = parse_member_path(_relative(given, settings.prefix))
+            parse_value(key.kind, args.value.encode())
         except InvalidKey as error:
             return usage_error(f"key {given!r}: {error}")
         keys[format_key(key, settings.prefix)] = args.value.encode()

@@ -232,6 +232,13 @@ def _target(kind: str, region: str, name: str, fqdn: str) -> Target:
     return Target(kind, LAYOUTS[kind].target_region(region), name, fqdn)
 
 
+def parse_value(kind: str, value: bytes) -> tuple[Routing | None, tuple[str, ...]]:
+    """The metadata in a key's value and warnings about it (None: the kind ignores values);
+    raise InvalidKey naming the reason."""
+    parse = LAYOUTS[kind].parse_value
+    return parse(value) if parse else (None, ())
+
+
 def parse_member_path(path: str) -> MemberKey:
     """Parse ``kind[/region]/name[/fqdn]/class/member``; raise InvalidKey naming the reason."""
     kind, region, name, fqdn, rest = _split_target(path.split("/"))

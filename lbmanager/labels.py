@@ -175,11 +175,10 @@ class _Scope:
         key = f"{prefix.rstrip('/')}/{kind}/{tail}/{member_class}/{member}"
         if isinstance(parsed := keys.parse_key(key, prefix), keys.Malformed):
             raise _Bad(parsed.reason)
-        if parse_value := keys.LAYOUTS[kind].parse_value:
-            try:
-                parse_value(value.encode())
-            except keys.InvalidKey as error:
-                raise _Bad(str(error)) from None
+        try:
+            keys.parse_value(kind, value.encode())
+        except keys.InvalidKey as error:
+            raise _Bad(str(error)) from None
         return keys.format_key(parsed, prefix), value
 
     def address(self) -> str:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from lbmanager.keys import LAYOUTS, InvalidKey, Malformed, MemberClass, MemberKey, Target, parse_key
+from lbmanager.keys import (
+    InvalidKey,
+    Malformed,
+    MemberClass,
+    MemberKey,
+    Target,
+    parse_key,
+    parse_value,
+)
 from lbmanager.routing import NO_ROUTING, Routing
 
 
@@ -58,10 +66,10 @@ class Tree:
         a bad new value turns it malformed, and then its valid version is removed.
         """
         parsed = parse_key(raw_key, self.prefix)
-        routing, notes = NO_ROUTING, tuple[str, ...]()
-        if not isinstance(parsed, Malformed) and (parse := LAYOUTS[parsed.kind].parse_value):
+        routing, notes = None, tuple[str, ...]()
+        if not isinstance(parsed, Malformed):
             try:
-                routing, notes = parse(value)
+                routing, notes = parse_value(parsed.kind, value)
             except InvalidKey as error:
                 parsed = Malformed(self._text(raw_key), str(error))
         if isinstance(parsed, Malformed):
@@ -79,7 +87,7 @@ class Tree:
         entries = self._by_target.get(target)
         if entries is None:
             entries = self._by_target[target] = {}
-        entries[key] = Entry(key, parsed, mod_revision, routing)
+        entries[key] = Entry(key, parsed, mod_revision, routing or NO_ROUTING)
         self._target_of[key] = target
         return target
 
