@@ -11,9 +11,8 @@ from harness import wait_for
 
 from lbmanager.errors import PermanentError, TransientError
 from lbmanager.keys import Target
-from lbmanager.reconcile import TargetResult
+from lbmanager.reconcile import Settle, TargetResult
 from lbmanager.retry import Backoff
-from lbmanager.reconcile import Settle
 from lbmanager.sync import Worker
 
 WEB = Target("elb", "us-east-1", "web")

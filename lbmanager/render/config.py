@@ -138,9 +138,13 @@ class RenderConfig(BaseModel):
     @model_validator(mode="after")
     def _distinct(self) -> RenderConfig:
         for what in ("name", "destination"):
-            seen = [getattr(t, what) for t in self.template]
-            if dupes := sorted({str(v) for v in seen if seen.count(v) > 1}):
-                raise ValueError(f"two templates share the {what} {dupes[0]}")
+            first: dict[object, int] = {}
+            for number, entry in enumerate(self.template, 1):
+                value = getattr(entry, what)
+                if value in first:
+                    raise ValueError(f"template {number} ({entry.name}): {what}: {value} is "
+                                     f"also the {what} of template {first[value]}")
+                first[value] = number
         return self
 
 

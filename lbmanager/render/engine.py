@@ -63,12 +63,12 @@ class Compiled:
             raise ConfigError(f"template {config.name}: source {config.source}: line "
                               f"{error.lineno}: {error.message}") from None
 
-    def render(self, view: View) -> str:
-        """The file's text; any error raised by the template comes out as RenderError."""
+    def render(self, view: View) -> bytes:
+        """The file's bytes; any error raised by the template comes out as RenderError."""
         context: dict[str, Any] = {f.name: getattr(view, f.name) for f in fields(view)}
         context |= {"template": self.name, "vars": self.vars}
         try:
-            return self._template.render(context)
+            return self._template.render(context).encode()
         except Exception as error:  # a template can raise anything: report it
             raise RenderError(f"render failed: {type(error).__name__}: {error}") from None
 

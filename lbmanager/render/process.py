@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -22,15 +24,16 @@ def expand(argv: list[str], staged: Path, destination: Path) -> list[str]:
 async def run_command(argv: list[str], time_limit: float, what: str) -> None:
     """Run ``argv``; raise CommandFailed with the tail of its output unless it exits 0."""
     try:
+        # A session of its own, so a timeout can kill the children it started as well.
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
     except OSError as error:
         raise CommandFailed(f"{what} command {argv[0]!r} could not start: {error}") from None
     try:
         output, _ = await asyncio.wait_for(process.communicate(), time_limit)
     except TimeoutError:
-        process.kill()  # our own child, by PID
+        os.killpg(process.pid, signal.SIGKILL)  # the group of our own child, by its PID
         await process.wait()
         raise CommandFailed(f"{what} command timed out after {time_limit:g} s") from None
     text = output.decode("utf-8", "replace").strip()

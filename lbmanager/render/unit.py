@@ -60,7 +60,7 @@ class TemplateUnit:
             for conflict in view.conflicts:
                 log.warning("template %s: %s", self.config.name, conflict)
         try:
-            new = self._compiled.render(view).encode()
+            new = self._compiled.render(view)
         except RenderError as error:
             raise PermanentError(f"template {self.config.name}: {error}") from None
         destination = self.config.destination

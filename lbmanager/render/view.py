@@ -77,7 +77,9 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
     upstreams, claims = [], []
     for name in wanted:
         entries = active_entries(tree.entries(Target("upstream", "", name)))
-        by_address = {e.key.member: e.routing for e in entries}
+        # Two spellings of one member (WEB:80, web:80): the newest key's metadata counts.
+        ordered = sorted(entries, key=lambda e: (e.mod_revision, e.raw_key))
+        by_address = {e.key.member: e.routing for e in ordered}
         servers = tuple(Server(address, server_id(address), routing.weight, routing.backup)
                         for address, routing in sorted(by_address.items()))
         cookies = sorted({r.cookie for r in by_address.values() if r.cookie})

@@ -1,0 +1,59 @@
+"""Shared helpers of the pure upstream and render tests: keys, trees, templates, scripts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lbmanager.reconcile import SyncContext
+from lbmanager.render.config import RenderConfig, TemplateConfig
+from lbmanager.render.engine import Compiled
+from lbmanager.render.unit import Templates, TemplateUnit
+from lbmanager.render.view import build_view
+from lbmanager.state import Tree
+
+P = "/lbManager"
+
+
+def upstream_key(name: str, member: str, member_class: str = "multiple") -> str:
+    """The full key of ``member`` in upstream ``name``."""
+    return f"{P}/upstream/{name}/{member_class}/{member}"
+
+
+def meta(**fields: Any) -> bytes:
+    """A key value holding ``fields`` as JSON routing metadata."""
+    return json.dumps(fields).encode()
+
+
+def tree_of(*puts: tuple[str, bytes]) -> Tree:
+    """A tree with each (key, value) put in the given order, at revisions 1, 2, ..."""
+    tree = Tree(P)
+    for revision, (key, value) in enumerate(puts, start=1):
+        tree.put(key, revision, value)
+    return tree
+
+
+def compiled(source: str, **fields: Any) -> Compiled:
+    """``source`` (a built-in name or a file) compiled as a template entry with ``fields``."""
+    fields.setdefault("destination", Path("/nonexistent/lbmanager-test.conf"))
+    return Compiled(TemplateConfig(source=source, **fields))
+
+
+def render(source: str, tree: Tree, names: list[str] | None = None) -> str:
+    """The text ``source`` renders from ``tree`` (upstreams ``names``, None: all)."""
+    return compiled(source).render(build_view(tree, names)).decode()
+
+
+def unit_for(config: TemplateConfig, tree: Tree, apply: bool = True) -> TemplateUnit:
+    """The pipeline of ``config`` over ``tree``, built the way the service builds it."""
+    templates = Templates(RenderConfig(template=[config]))
+    context = SyncContext(tree=tree, managed=None, apply=apply)  # type: ignore[arg-type]
+    return templates.unit(config.name, context)
+
+
+def script(path: Path, body: str) -> Path:
+    """An executable ``/bin/sh`` script at ``path`` running ``body``."""
+    path.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+    path.chmod(0o755)
+    return path
