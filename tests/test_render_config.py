@@ -128,6 +128,7 @@ ERRORS = [
     ("unknown-field", FIRST + HEAD + "colour = 1\n", ["template 2 (web)", "colour"]),
     ("bad-mode", HEAD + 'mode = "0999"\n', ["template 1 (web)", "mode", "0999"]),
     ("bad-mode-text", HEAD + 'mode = "rw-r--r--"\n', ["template 1 (web)", "mode"]),
+    ("mode-as-toml-number", HEAD + "mode = 0o644\n", ["template 1 (web)", "mode", "in quotes"]),
     ("wait-min-over-max", HEAD + "wait = { min = 5, max = 1 }\n",
      ["template 1 (web)", "wait", "min"]),
     ("wait-unknown", HEAD + "wait = { least = 1 }\n", ["template 1 (web)", "wait.least"]),
@@ -231,3 +232,11 @@ destination = "site.conf"
         load_templates(path)
     assert "site" in str(raised.value)
     assert "absent.j2" in str(raised.value)
+
+
+def test_unknown_builtin_var_names_file_template_and_var(tmp_path: Path) -> None:
+    """A misspelt setting of a built-in template fails at start-up, naming file, entry, var."""
+    path = toml_file(tmp_path, HEAD + 'vars = { lisen = "127.0.0.1:80" }\n')
+    with pytest.raises(ConfigError) as caught:
+        load_templates(path)
+    assert all(part in str(caught.value) for part in (str(path), "template web", "'lisen'"))

@@ -195,6 +195,20 @@ async def test_backups_keep_n_versions_newest_first(rig: Rig) -> None:
     assert not backups[2].exists()  # OLD, the oldest version, rotated out
 
 
+async def test_retried_reload_does_not_rotate_backups_away(rig: Rig) -> None:
+    """Retrying a rejected render (full resyncs) keeps the backups: no copies of one file."""
+    rig.destination.write_bytes(OLD)
+    unit = rig.unit(backups=2, reload_command=rig.command("reload", "true"))
+    older = rig.destination.with_name("site.conf.1")
+    older.write_bytes(b"older\n")
+    for _ in range(3):
+        with pytest.raises(PermanentError):
+            await unit.sync(True)
+    assert rig.destination.read_bytes() == OLD
+    assert older.read_bytes() == OLD
+    assert rig.destination.with_name("site.conf.2").read_bytes() == b"older\n"
+
+
 async def test_no_backups_when_zero(rig: Rig) -> None:
     """backups = 0 keeps no previous version."""
     rig.destination.write_bytes(OLD)

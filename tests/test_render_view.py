@@ -157,6 +157,23 @@ def test_named_upstream_without_keys_has_no_servers() -> None:
     assert routes_of(view) == [(None, "/", "ghost")]
 
 
+def test_upstream_with_members_takes_the_default_route_before_an_empty_one() -> None:
+    """An empty upstream (ghost) never takes (any host, /) from one with members (web)."""
+    tree = tree_of((upstream_key("web", "10.0.0.1:80"), b""))
+    view = build_view(tree, ["ghost", "web"])
+    assert routes_of(view) == [(None, "/", "web")]
+    assert view.conflicts == ("upstream ghost: / on any host is already routed to web",)
+
+
+def test_members_naming_different_cookies_are_reported() -> None:
+    """Members of one upstream naming two cookies: the first by name is used, and it is said."""
+    tree = tree_of((upstream_key("web", "10.0.0.1:80"), meta(cookie="B")),
+                   (upstream_key("web", "10.0.0.2:80"), meta(cookie="A")))
+    view = build_view(tree, None)
+    assert view.upstreams[0].cookie == "A"
+    assert view.conflicts == ("upstream web: members name the cookies A, B; A is used",)
+
+
 def test_other_kinds_are_not_upstreams() -> None:
     """Targets of other kinds in the tree never show up as upstreams."""
     tree = tree_of((f"{P}/elb/us-east-1/api/multiple/i-0123abcd", b""),

@@ -53,11 +53,10 @@ def _runnable(argv: list[str]) -> list[str]:
 
 
 def _mode(value: object) -> object:
-    """``"0644"`` or ``"644"`` (TOML has no octal strings; an integer is taken as written)."""
-    text = str(value)
-    if not re.fullmatch(r"0?[0-7]{3}", text):
-        raise ValueError(f"expected an octal file mode like \"0644\", got {value!r}")
-    return int(text, 8)
+    """``"0644"`` or ``"644"``: a string, since TOML's 0o644 and 644 are both plain integers."""
+    if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
+        raise ValueError(f"expected an octal file mode in quotes like \"0644\", got {value!r}")
+    return int(value, 8)
 
 
 def _owner(value: str) -> str:

@@ -53,7 +53,12 @@ class Compiled:
         if config.builtin():
             source = resources.files(__package__).joinpath(
                 "builtin", _BUILTIN_FILES[config.source]).read_text(encoding="utf-8")
-            self.vars = {**BUILTIN_VARS[config.source], **config.vars}
+            defaults = BUILTIN_VARS[config.source]
+            if unknown := sorted(set(config.vars) - set(defaults)):
+                raise ConfigError(f"template {config.name}: vars: {unknown[0]!r} is not a "
+                                  f"setting of the built-in {config.source} template (known: "
+                                  f"{', '.join(defaults)})")
+            self.vars = {**defaults, **config.vars}
         else:
             source = _read_source(config)
             self.vars = dict(config.vars)

@@ -43,13 +43,16 @@ def stage(destination: Path, data: bytes, mode: int, owner: str | None) -> Path:
 
 def keep_backup(destination: Path, keep: int) -> None:
     """Rotate ``dest.1`` .. ``dest.N`` and copy the live file to ``dest.1`` (newest first)."""
+    newest = destination.with_name(f"{destination.name}.1")
     if keep == 0 or not destination.exists():
         return
+    if newest.exists() and newest.read_bytes() == destination.read_bytes():
+        return  # a retry after a failed reload: the live file is backed up already
     for number in range(keep - 1, 0, -1):
         older = destination.with_name(f"{destination.name}.{number}")
         if older.exists():
             os.replace(older, destination.with_name(f"{destination.name}.{number + 1}"))
-    shutil.copy2(destination, destination.with_name(f"{destination.name}.1"))
+    shutil.copy2(destination, newest)
 
 
 def swap_in(staged: Path, destination: Path) -> None:

@@ -17,7 +17,12 @@ from lbmanager.errors import PermanentError
 from lbmanager.keys import Target
 from lbmanager.reconcile import Settle, SyncContext, TargetResult
 from lbmanager.render import files
-from lbmanager.render.config import RenderConfig, TemplateConfig, load_render_config
+from lbmanager.render.config import (
+    ConfigError,
+    RenderConfig,
+    TemplateConfig,
+    load_render_config,
+)
 from lbmanager.render.engine import Compiled, RenderError
 from lbmanager.render.process import CommandFailed, expand, run_command
 from lbmanager.render.view import build_view
@@ -140,7 +145,13 @@ def _summary(old: bytes | None, new: bytes, destination: Path) -> str:
 def load_templates(path: Path | None) -> Templates:
     """The templates of the render configuration at ``path`` (None: no templates); raise
     ConfigError naming the file, the entry and the field."""
-    return Templates(load_render_config(path) if path else None)
+    if path is None:
+        return Templates(None)
+    config = load_render_config(path)
+    try:
+        return Templates(config)
+    except ConfigError as error:
+        raise ConfigError(f"render config {path}: {error}") from None
 
 
 class Templates:

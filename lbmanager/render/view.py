@@ -5,7 +5,8 @@ the active members' metadata: an upstream serves each (host, path) one of its me
 member without a host serves any host, one without a path serves ``/``; an upstream without
 members serves (any host, ``/``). The longest path wins; at equal
 paths a route with a host beats one without; two upstreams claiming one route: the first by name
-keeps it and the other is reported in ``conflicts``.
+keeps it (an upstream with members before one without) and the other is reported in
+``conflicts``, as are members of one upstream naming different cookies.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
     """The view of the upstreams ``names`` (None: every upstream in the tree)."""
     wanted = sorted(set(names) if names is not None else
                     {t.name for t in tree.targets() if t.kind == "upstream"})
-    upstreams, claims = [], []
+    upstreams, claims, notes = [], [], []
     for name in wanted:
         entries = active_entries(tree.entries(Target("upstream", "", name)))
         # Two spellings of one member (WEB:80, web:80): the newest key's metadata counts.
@@ -84,19 +85,24 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
                         for address, routing in sorted(by_address.items()))
         cookies = sorted({r.cookie for r in by_address.values() if r.cookie})
         upstream = Upstream(name, servers, cookies[0] if cookies else None)
+        if len(cookies) > 1:
+            notes.append(f"upstream {name}: members name the cookies {', '.join(cookies)}; "
+                         f"{cookies[0]} is used")
         upstreams.append(upstream)
         wanted_routes = {(r.host, r.path or "/") for r in by_address.values()} or {(None, "/")}
         claims += [Route(host, path, upstream) for host, path in wanted_routes]
     routes, conflicts = _settle_claims(claims)
     return View(tuple(upstreams), routes, _sites(routes),
-                tuple(sorted({u.cookie for u in upstreams if u.cookie})), conflicts)
+                tuple(sorted({u.cookie for u in upstreams if u.cookie})), (*notes, *conflicts))
 
 
 def _settle_claims(claims: list[Route]) -> tuple[tuple[Route, ...], tuple[str, ...]]:
     """One upstream per (host, path): the first by name; routes in the order they must match."""
     taken: dict[tuple[str | None, str], Route] = {}
     conflicts = []
-    for route in sorted(claims, key=lambda r: (r.upstream.name, r.host or "", r.path)):
+    # An upstream without members claims only (any host, /), after every upstream with members.
+    for route in sorted(claims, key=lambda r: (not r.upstream.servers, r.upstream.name,
+                                               r.host or "", r.path)):
         where = (route.host, route.path)
         if where in taken:
             conflicts.append(f"upstream {route.upstream.name}: {route.path} on "
