@@ -37,10 +37,11 @@ async def wait_for(
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings, backoff: Backoff = FAST_BACKOFF
-                          ) -> AsyncIterator[Service]:
-    """Run `lbmanager run` in this event loop until the block ends; ready on entry."""
-    service = Service(settings, backoff)
+async def running_service(settings: Settings, backoff: Backoff = FAST_BACKOFF, *,
+                          service: Service | None = None) -> AsyncIterator[Service]:
+    """Run `lbmanager run` (or the ``service`` given) in this event loop until the block ends;
+    ready on entry."""
+    service = service or Service(settings, backoff)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     ready = asyncio.create_task(service.ready.wait())

@@ -26,6 +26,22 @@ def staged_path(destination: Path) -> Path:
     return destination.with_name(f".{destination.name}.lbmanager-staged")
 
 
+def pending_path(destination: Path) -> Path:
+    """Marks a file swapped in whose reload has not finished: if lbmanager is killed in between
+    (systemd stops the whole cgroup), the next run finds it and reloads."""
+    return destination.with_name(f".{destination.name}.lbmanager-reload-pending")
+
+
+def mark_pending(destination: Path) -> None:
+    """Create the reload-pending mark (made durable by the rename's directory fsync)."""
+    pending_path(destination).touch()
+
+
+def clear_pending(destination: Path) -> None:
+    """Remove the reload-pending mark: the server has loaded the live file."""
+    pending_path(destination).unlink(missing_ok=True)
+
+
 def stage(destination: Path, data: bytes, mode: int, owner: str | None) -> Path:
     """Write ``data`` to the staged file, with its mode and owner, and fsync it."""
     staged = staged_path(destination)

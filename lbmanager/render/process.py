@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -33,9 +34,11 @@ async def run_command(argv: list[str], time_limit: float, what: str) -> None:
     try:
         output, _ = await asyncio.wait_for(process.communicate(), time_limit)
     except TimeoutError:
-        os.killpg(process.pid, signal.SIGKILL)  # the group of our own child, by its PID
-        await process.wait()
+        await _kill(process)
         raise CommandFailed(f"{what} command timed out after {time_limit:g} s") from None
+    except asyncio.CancelledError:
+        await _kill(process)  # stopping: leave no command running unobserved
+        raise
     text = output.decode("utf-8", "replace").strip()
     for line in text.splitlines():
         log.log(logging.INFO if process.returncode == 0 else logging.WARNING,
@@ -43,3 +46,10 @@ async def run_command(argv: list[str], time_limit: float, what: str) -> None:
     if process.returncode != 0:
         tail = text.splitlines()[-1] if text else "no output"
         raise CommandFailed(f"{what} command exited {process.returncode}: {tail}")
+
+
+async def _kill(process: asyncio.subprocess.Process) -> None:
+    """Kill the process group of our own child (by its PID) and reap the child."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    await process.wait()

@@ -72,7 +72,7 @@ class TemplateUnit:
         old = await asyncio.to_thread(files.read_current, destination)
         if new == old:
             self._rejected = None
-            return [TargetResult(self.target)]
+            return [await self._finish_pending_reload()]
         if not self._context.apply:
             return [TargetResult(self.target, changes=diff(old, new, destination))]
         if self._rejected and self._rejected[0] == new and not full:
@@ -98,6 +98,8 @@ class TemplateUnit:
                 raise PermanentError(f"template {config.name}: {error}; "
                                      f"{destination} left unchanged") from None
         await self._io(files.keep_backup, destination, config.backups)
+        if config.reload_command:
+            await self._io(files.mark_pending, destination)
         await self._io(files.swap_in, staged, destination)
         log.info("template %s: wrote %s", config.name, destination)
         if not config.reload_command:
@@ -113,11 +115,27 @@ class TemplateUnit:
                 message += f", but reloading it failed too: {again}"
             raise PermanentError(message) from None
 
+    async def _finish_pending_reload(self) -> TargetResult:
+        """The live file is the render; reload it if an interrupted run left its reload undone."""
+        destination = self.config.destination
+        if not self.config.reload_command or not files.pending_path(destination).exists():
+            return TargetResult(self.target)
+        change = f"reload {destination}: an earlier run was stopped before its reload finished"
+        if not self._context.apply:
+            return TargetResult(self.target, changes=(f"would {change}",))
+        try:
+            await self._reload()
+        except CommandFailed as error:
+            raise PermanentError(f"template {self.config.name}: {error}") from None
+        return TargetResult(self.target, changes=(change,))
+
     async def _reload(self) -> None:
         config = self.config
         argv = expand(config.reload_command or [], files.staged_path(config.destination),
                       config.destination)
         await run_command(argv, config.command_timeout, "reload")
+        # Loaded: the live file, whether new or restored, is what the server runs.
+        await self._io(files.clear_pending, config.destination)
 
     async def _io(self, call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """A blocking file operation in a thread; an OSError is this template's error."""
