@@ -9,12 +9,12 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench clean docker-deps
+.PHONY: run test lint typecheck bench clean system-deps
 
 run: $(VENV)/.installed-local
 	$(BIN)/lbmanager local $(ARGS)
 
-test: lint typecheck docker-deps
+test: lint typecheck system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
@@ -23,29 +23,31 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed-dev docker-deps
+bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/presence.py
+	$(BIN)/python benchmarks/render.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# The Docker agent's tests start a private dockerd (tests/docker_engine.py), which needs root and
-# Debian's docker.io and busybox-static. Installed when missing (as root, with apt-get); a quick
-# dpkg-query when present. Otherwise a message: only the tests that use Docker then fail.
+# Debian packages the tests run for real: docker.io and busybox-static (the agent's tests start a
+# private dockerd as root, tests/docker_engine.py), nginx-light and haproxy (the local load
+# balancer tests, tests/local_lb.py). Installed when missing (as root, with apt-get); a quick
+# dpkg-query when present. Otherwise a message: only the tests that use them then fail.
 DEB_PACKAGES := docker.io busybox-static nginx-light haproxy
 
-docker-deps:
+system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "installing" $$missing "for the Docker tests"; \
+		echo "installing" $$missing "for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends $$missing >/dev/null; \
 	else \
-		echo "the Docker tests need root and the Debian packages:" $$missing \
+		echo "some tests need root and the Debian packages:" $$missing \
 			"(as root: apt-get install" $$missing"); they will fail without them" >&2; \
 	fi
 
