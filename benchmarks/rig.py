@@ -120,17 +120,23 @@ class ServiceProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return None
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), grace)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await terminate(proc, grace)
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         return proc.returncode
+
+
+async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM our child by PID unless it has exited; SIGKILL it after ``grace`` s."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), grace)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
 
 
 def service_args(etcd_endpoint: str, prefix: str, log_level: str) -> list[str]:

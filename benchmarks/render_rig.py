@@ -1,0 +1,289 @@
+"""The render benchmark's moving parts: HTTP backends, a client, nginx and haproxy as our own
+processes, and the reload wrappers that count reloads. Everything on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rig import terminate
+from servers import HOST  # tests/ is on sys.path (render.py puts it there)
+
+NGINX, HAPROXY = "/usr/sbin/nginx", "/usr/sbin/haproxy"
+# The wrapper around each reload: one line per reload, "start end status" (wall clock, seconds).
+_WRAPPER = """#!/bin/sh
+# Benchmark reload wrapper: reloads {what} and appends one line per reload to the log.
+start=$(date +%s.%N)
+{command}
+status=$?
+echo "$start $(date +%s.%N) $status" >> {log}
+exit $status
+"""
+
+
+class Backends:
+    """Small HTTP servers on 127.0.0.1, each answering with its port; they note (wall clock)
+    when each one last received a request and the first request since ``arm``."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._servers: list[asyncio.Server] = []
+
+    async def start(self, count: int) -> list[int]:
+        """Start ``count`` more servers on free ports; return their ports."""
+        ports = []
+        for _ in range(count):
+            server = await asyncio.start_server(self._serve, HOST, 0)
+            self._servers.append(server)
+            ports.append(server.sockets[0].getsockname()[1])
+        return ports
+
+    def arm(self, port: int) -> None:
+        """Forget when ``port`` was first reached, so the next request is noted afresh."""
+        self.first.pop(port, None)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        port = writer.get_extra_info("sockname")[1]
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+            writer.close()  # a health check (connect, close) or a torn request
+            return
+        now = time.time()
+        self.last[port] = now
+        self.first.setdefault(port, now)
+        body = str(port).encode()
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        # The proxy closes first, so the TIME_WAIT sockets are its, on its ephemeral ports.
+        with contextlib.suppress(OSError, TimeoutError):
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), 2.0)
+        writer.close()
+
+    async def stop(self) -> None:
+        """Close every server."""
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+
+_RST = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends RST, leaving no TIME_WAIT
+
+
+async def fetch(port: int, limit: float = 2.0) -> tuple[int, str] | None:
+    """One GET on a fresh connection to ``port``: (status, body), or None if it failed."""
+    writer = None
+    try:
+        async with asyncio.timeout(limit):
+            reader, writer = await asyncio.open_connection(HOST, port)
+            writer.write(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            data = await reader.read()
+    except (OSError, TimeoutError):
+        return None
+    finally:
+        if writer is not None:
+            sock = writer.get_extra_info("socket")
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RST)
+            writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    try:
+        return int(head.split(b" ", 2)[1]), body.decode(errors="replace")
+    except (IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """One invocation of the reload wrapper (wall clock)."""
+
+    start: float
+    end: float
+    status: int
+
+
+def reloads(log: Path) -> list[Reload]:
+    """Every reload the wrapper logged so far (complete lines only)."""
+    text = log.read_text() if log.exists() else ""
+    lines = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]
+    return [Reload(float(a), float(b), int(c)) for a, b, c in (line.split() for line in lines)]
+
+
+@dataclass
+class LoadBalancer:
+    """A load balancer run as our own process from a config in ``root``, on ``port``."""
+
+    root: Path
+    port: int
+    name: str = ""
+    pid: int | None = None
+    _proc: asyncio.subprocess.Process | None = field(default=None, repr=False)
+
+    @property
+    def destination(self) -> Path:
+        """The rendered config file (also the bootstrap config the process starts with)."""
+        raise NotImplementedError
+
+    def __post_init__(self) -> None:
+        self.reload_log = self.root / "reloads.log"  # one line per reload, by the wrapper
+        self.wrapper = self.root / "reload.sh"  # the reload command
+
+    def template_toml(self) -> str:
+        """The ``[[template]]`` entry for lbmanager's render configuration."""
+        raise NotImplementedError
+
+    def bootstrap(self) -> str:
+        """A config answering 503 to everything, to start with (the service replaces it)."""
+        raise NotImplementedError
+
+    def argv(self) -> list[str]:
+        """Command line, in the foreground."""
+        raise NotImplementedError
+
+    def reload_line(self) -> str:
+        """The shell command that reloads the running process."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        """Write the bootstrap config and the wrapper, start the process, wait for its 503."""
+        self.destination.write_text(self.bootstrap())
+        self.wrapper.write_text(_WRAPPER.format(what=self.name, command=self.reload_line(),
+                                                log=shlex.quote(str(self.reload_log))))
+        self.wrapper.chmod(0o755)
+        log = (self.root / f"{self.name}.out").open("ab")
+        self._proc = await asyncio.create_subprocess_exec(
+            *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root)
+        log.close()
+        self.pid = self._proc.pid
+        for _ in range(400):
+            self.check_alive()
+            if (answer := await fetch(self.port)) is not None and answer[0] == 503:
+                return
+            await asyncio.sleep(0.025)  # readiness poll, bounded
+        raise RuntimeError(f"{self.name} did not answer 503 on port {self.port}")
+
+    def workers(self) -> set[int]:
+        """PIDs of our process's children (its workers), from /proc."""
+        return {pid for pid in _pids() if _stat(pid)[1:2] == [str(self.pid)]}
+
+    def check_alive(self) -> None:
+        """Raise if our process has exited."""
+        if self._proc is not None and self._proc.returncode is not None:
+            out = (self.root / f"{self.name}.out").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{self.name} exited with {self._proc.returncode}:\n{out}")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM our process by PID (it stops its workers), SIGKILL after ``grace`` s."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            await terminate(proc, grace)
+
+
+class Nginx(LoadBalancer):
+    """nginx, one worker (so round robin is one sequence), reloaded by ``nginx -s reload``."""
+
+    @property
+    def destination(self) -> Path:
+        """nginx.conf in the temp dir."""
+        return self.root / "nginx.conf"
+
+    async def start(self) -> None:
+        """Make the temp dir the config names, then start."""
+        (self.root / "tmp").mkdir(exist_ok=True)
+        await super().start()
+
+    def _paths(self) -> dict[str, str]:
+        return {"pid": str(self.root / "nginx.pid"), "error_log": str(self.root / "error.log"),
+                "temp_dir": str(self.root / "tmp")}
+
+    def template_toml(self) -> str:
+        """Built-in nginx template; check with ``nginx -t``."""
+        paths = self._paths()
+        return (f'source = "nginx"\ncheck_command = ["{NGINX}", "-t", "-q", "-c", "{{staged}}"]\n'
+                f'[template.vars]\nlisten = "{HOST}:{self.port}"\nworker_processes = "1"\n'
+                + "".join(f'{k} = "{v}"\n' for k, v in paths.items()))
+
+    def bootstrap(self) -> str:
+        """nginx answering 503."""
+        paths = self._paths()
+        temp = "".join(f"    {kind}_temp_path {paths['temp_dir']}/{kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        return (f"worker_processes 1;\npid {paths['pid']};\nerror_log {paths['error_log']};\n"
+                f"events {{ }}\nhttp {{\n    access_log off;\n{temp}"
+                f"    server {{ listen {HOST}:{self.port}; return 503; }}\n}}\n")
+
+    def argv(self) -> list[str]:
+        """The master in the foreground, so its PID is our child's."""
+        return [NGINX, "-c", str(self.destination), "-g", "daemon off;"]
+
+    def reload_line(self) -> str:
+        """``nginx -s reload`` signals the master named by the config's pid file."""
+        return f'{NGINX} -c "$1" -s reload'
+
+
+class Haproxy(LoadBalancer):
+    """haproxy in master-worker mode, reloaded by SIGUSR2 to the master."""
+
+    @property
+    def destination(self) -> Path:
+        """haproxy.cfg in the temp dir."""
+        return self.root / "haproxy.cfg"
+
+    def template_toml(self) -> str:
+        """Built-in haproxy template; check with ``haproxy -c``."""
+        return (f'source = "haproxy"\n'
+                f'check_command = ["{HAPROXY}", "-c", "-q", "-f", "{{staged}}"]\n'
+                f'[template.vars]\nlisten = "{HOST}:{self.port}"\n')
+
+    def bootstrap(self) -> str:
+        """haproxy answering 503."""
+        return ("global\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 5s\n"
+                "    timeout client 30s\n    timeout server 30s\n\nfrontend lbmanager\n"
+                f"    bind {HOST}:{self.port}\n    http-request deny deny_status 503\n")
+
+    def argv(self) -> list[str]:
+        """Master-worker (-W) in the foreground; -p writes the master's PID."""
+        return [HAPROXY, "-W", "-f", str(self.destination), "-p", str(self.root / "haproxy.pid")]
+
+    def reload_line(self) -> str:
+        """SIGUSR2 to the master: it re-executes itself with the new file, old workers drain."""
+        return f'kill -USR2 "$(cat {self.root / "haproxy.pid"})"'
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _stat(pid: int) -> list[str]:
+    """State, parent PID, ... of ``pid`` from /proc/PID/stat (empty if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            return file.read().rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError):
+        return []
+
+
+def running(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that have not exited (a zombie has)."""
+    return {pid for pid in pids if _stat(pid)[:1] not in ([], ["Z"])}
+
+
+LOAD_BALANCERS: dict[str, type[LoadBalancer]] = {"nginx": Nginx, "haproxy": Haproxy}
+
+
+def render_config(lb: LoadBalancer, wait_min: float, wait_max: float) -> str:
+    """The render configuration (TOML) of one template for ``lb``."""
+    return (f'[[template]]\nname = "{lb.name}"\ndestination = "{lb.destination}"\n'
+            f'reload_command = ["{lb.wrapper}", "{{destination}}"]\n'
+            f"wait = {{ min = {wait_min}, max = {wait_max} }}\n" + lb.template_toml())
