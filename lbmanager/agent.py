@@ -19,7 +19,8 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from lbmanager.labels import ContainerView, Identity, Match, view_from_inspect, wanted_keys
+from lbmanager.inspect_view import view_from_inspect
+from lbmanager.labels import ContainerView, Identity, Match, wanted_keys
 from lbmanager.lifecycle import Shutdown, raise_when_set
 from lbmanager.presence import LeasedKeys
 from lbmanager.retry import Backoff, retrying

@@ -38,7 +38,6 @@ class Status:
     malformed_reports: int = 0
 
 
-
 @contextlib.asynccontextmanager
 async def open_context(
     settings: Settings, *, apply: bool, templates: Templates | None = None
@@ -178,7 +177,6 @@ class _TreeChanges:
             self._reported[text] = mod_revision
             log.warning("key %r: %s", text, warning)
         return result
-
 
 
 async def serve(service: Service, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:

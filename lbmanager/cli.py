@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
-from lbmanager.errors import EXIT_USAGE, SyncError
+from lbmanager.errors import EXIT_USAGE, SyncError, usage_error
 from lbmanager.logs import setup_logging
 from lbmanager.settings import Settings
 
@@ -178,18 +178,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_local(demo=not bool(args.no_demo))
     settings = load_settings(args)
+    if args.command == "render" and settings.render_config is None:
+        parser.error("render: --config FILE is required (or LBMANAGER_RENDER_CONFIG)")
     setup_logging(settings.log_level, settings.log_format)
     from lbmanager import commands  # noqa: PLC0415 - keeps --help and flag errors fast
     from lbmanager.render import command as render_command  # noqa: PLC0415 - the same
+    from lbmanager.render.config import ConfigError  # noqa: PLC0415 - the same
+    from lbmanager.render.unit import load_templates  # noqa: PLC0415 - the same
+
+    try:  # validated before anything starts (SPEC §5); only these commands render
+        templates = load_templates(
+            settings.render_config if args.command in ("run", "plan", "render") else None)
+    except ConfigError as error:
+        return usage_error(str(error))
 
     handlers: dict[str, Callable[[], Coroutine[Any, Any, int | None]]] = {
-        "run": lambda: commands.run(settings),
-        "plan": lambda: commands.plan(settings),
+        "run": lambda: commands.run(settings, templates),
+        "plan": lambda: commands.plan(settings, templates),
         "forget": lambda: commands.forget(settings, args.target),
         "member": lambda: commands.member(settings, args),
         "register": lambda: commands.register(settings, args, command),
         "agent": lambda: commands.agent(settings, args),
-        "render": lambda: render_command.render(settings, bool(args.once)),
+        "render": lambda: render_command.render(settings, templates, bool(args.once)),
     }
     try:
         return _run_async(handlers[args.command])

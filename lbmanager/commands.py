@@ -10,7 +10,6 @@ from lbmanager.app import Service, load_state, open_context, serve, sync_once
 from lbmanager.errors import usage_error
 from lbmanager.identity import find_identity
 from lbmanager.keys import (
-    InvalidKey,
     Target,
     format_key,
     format_target_key,
@@ -26,8 +25,8 @@ from lbmanager.lifecycle import stop_on_signals
 from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
 from lbmanager.register import HealthCheck, Registration
 from lbmanager.register import register as hold_registration
-from lbmanager.render.config import ConfigError
-from lbmanager.render.unit import load_templates
+from lbmanager.render.unit import Templates
+from lbmanager.segments import InvalidKey
 from lbmanager.settings import Settings
 from lbmanager.state import active_entries
 from lbmanager.store import Store
@@ -35,22 +34,14 @@ from lbmanager.store import Store
 EXIT_PENDING = 3
 
 
-async def run(settings: Settings) -> int:
+async def run(settings: Settings, templates: Templates) -> int:
     """`lbmanager run` (with the templates of --render-config, if given)."""
-    try:
-        templates = load_templates(settings.render_config)
-    except ConfigError as error:
-        return usage_error(str(error))
     await serve(Service(settings, templates=templates))
     return 0
 
 
-async def plan(settings: Settings) -> int:
+async def plan(settings: Settings, templates: Templates) -> int:
     """`lbmanager plan`: print the pending changes per target; 0 in sync, 3 pending, 1 errors."""
-    try:
-        templates = load_templates(settings.render_config)
-    except ConfigError as error:
-        return usage_error(str(error))
     opened = open_context(settings, apply=False, templates=templates)
     async with opened as (store, context, providers):
         await load_state(store, settings, context)

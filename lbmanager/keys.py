@@ -6,13 +6,23 @@ A kind is one row of ``LAYOUTS``; adding a kind means adding a row, not a branch
 from __future__ import annotations
 
 import functools
-import ipaddress
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbmanager.routing import HOST_NAME, BadValue, Routing, parse_routing
+from lbmanager.routing import BadValue, Routing, parse_routing
+from lbmanager.segments import (
+    INSTANCE_ID,
+    LB_NAME,
+    REGION,
+    ZONE_ID,
+    InvalidKey,
+    canonical_endpoint,
+    canonical_fqdn,
+    canonical_ip,
+    canonical_upstream_name,
+    checked,
+)
 
 
 class MemberClass(StrEnum):
@@ -20,10 +30,6 @@ class MemberClass(StrEnum):
 
     SINGLE = "single"
     MULTIPLE = "multiple"
-
-
-class InvalidKey(ValueError):
-    """A key segment broke its rule; the message is the reason shown to operators."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,71 +80,6 @@ class Malformed:
     left: Target | None = None  # the target a valid key left when a bad value made it malformed
 
 
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-[0-9]{1,2}")
-_LB_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?")
-_ZONE_ID = re.compile(r"[A-Z0-9]{1,32}")
-_INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
-_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-# nginx upstream and haproxy backend names: a conservative set both accept, and safe in a file.
-_UPSTREAM_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?")
-_PORT = re.compile(r"[1-9][0-9]{0,4}")
-
-
-def _checked(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if not pattern.fullmatch(value):
-            raise InvalidKey(f"bad {what} {value!r}")
-        return value
-
-    return check
-
-
-def canonical_ip(value: str) -> str:
-    """The canonical text of an IPv4 or IPv6 address; leading zeros and zone ids are refused."""
-    if "%" in value:
-        raise InvalidKey(f"bad IP address {value!r}: zone ids are not allowed")
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise InvalidKey(f"bad IP address {value!r}") from None
-
-
-def canonical_fqdn(value: str) -> str:
-    """Lower case with a trailing dot; an optional leading ``*`` label."""
-    if not value.isascii():
-        # Checked before lower(): some non-ASCII letters (the Kelvin sign) lower to ASCII.
-        raise InvalidKey(f"bad FQDN {value!r}: not ASCII")
-    name = value.lower()
-    name = name if name.endswith(".") else name + "."
-    labels = name[:-1].split(".")
-    if len(name) > 254 or not labels[0]:
-        raise InvalidKey(f"bad FQDN {value!r}")
-    for position, label in enumerate(labels):
-        wildcard = position == 0 and label == "*"
-        if not wildcard and not _DNS_LABEL.fullmatch(label):
-            raise InvalidKey(f"bad FQDN {value!r}: label {label!r}")
-    return name
-
-
-def canonical_endpoint(value: str) -> str:
-    """``host:port`` with an IPv4 address, ``[IPv6]`` or a host name; canonical, lower case."""
-    host, colon, port = value.rpartition(":")
-    if not colon or not _PORT.fullmatch(port) or int(port) > 65535:
-        raise InvalidKey(f"bad address {value!r}: expected HOST:PORT with a port 1-65535")
-    if host.startswith("[") and host.endswith("]"):
-        ip = canonical_ip(host[1:-1])
-        if ":" not in ip:
-            raise InvalidKey(f"bad address {value!r}: brackets are for IPv6 only")
-        return f"[{ip}]:{port}"
-    if ":" in host:
-        raise InvalidKey(f"bad address {value!r}: an IPv6 address needs brackets, [{host}]:{port}")
-    if host[:1].isdigit() and host.replace(".", "").isdigit():
-        return f"{canonical_ip(host)}:{port}"
-    if not host.isascii() or not HOST_NAME.fullmatch(host.lower()):
-        raise InvalidKey(f"bad address {value!r}: bad host name")
-    return f"{host.lower()}:{port}"
-
-
 def route53_api_region(region: str) -> str:
     """Route53 is global per partition: the key's region only chooses the partition's endpoint."""
     if region.startswith("cn-"):
@@ -179,25 +120,24 @@ class Layout:
 
 LAYOUTS: dict[str, Layout] = {
     "elb": Layout(
-        check_name=_checked(_LB_NAME, "load balancer name"),
-        check_member=_checked(_INSTANCE_ID, "instance id"),
+        check_name=checked(LB_NAME, "load balancer name"),
+        check_member=checked(INSTANCE_ID, "instance id"),
         target_region=_same,
     ),
     "route53": Layout(
-        check_name=_checked(_ZONE_ID, "hosted zone id"),
+        check_name=checked(ZONE_ID, "hosted zone id"),
         check_member=canonical_ip,
         target_region=route53_api_region,
         has_fqdn=True,
     ),
     "upstream": Layout(
-        check_name=_checked(_UPSTREAM_NAME, "upstream name"),
+        check_name=canonical_upstream_name,
         check_member=canonical_endpoint,
         target_region=_same,
         has_region=False,
         parse_value=_routing,
     ),
 }
-
 
 
 def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
@@ -220,7 +160,7 @@ def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
 def _parse_head(head: tuple[str, ...]) -> tuple[str, str, str, str]:
     layout = LAYOUTS[head[0]]
     rest = list(head[1:])
-    region = _checked(_REGION, "region")(rest.pop(0)) if layout.has_region else ""
+    region = checked(REGION, "region")(rest.pop(0)) if layout.has_region else ""
     name = layout.check_name(rest.pop(0))
     fqdn = canonical_fqdn(rest.pop(0)) if layout.has_fqdn else ""
     return head[0], region, name, fqdn

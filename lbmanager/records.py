@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from lbmanager.keys import InvalidKey, canonical_ip
 from lbmanager.plan import Policy
+from lbmanager.segments import InvalidKey, canonical_ip
 
 # ChangeResourceRecordSets limits: 1000 ResourceRecord elements and 32,000 characters of values
 # per call, where an UPSERT counts twice (AWS Route53 quotas).

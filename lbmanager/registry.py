@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from lbmanager.keys import InvalidKey, Target, format_target_key, parse_target_path
+from lbmanager.keys import Target, format_target_key, parse_target_path
+from lbmanager.segments import InvalidKey
 from lbmanager.store import KeyValue, Store
 
 

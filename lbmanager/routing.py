@@ -51,6 +51,9 @@ class Routing(BaseModel):
 NO_ROUTING = Routing()
 
 
+MAX_VALUE = 4096  # bytes: routing metadata is a few short fields; a huge value is a mistake
+
+
 class BadValue(ValueError):
     """The value is not valid routing metadata; the message names the field."""
 
@@ -59,9 +62,11 @@ def parse_routing(value: bytes) -> tuple[Routing, tuple[str, ...]]:
     """The metadata in ``value`` (empty: none) and warnings about fields it ignored."""
     if not value.strip():
         return NO_ROUTING, ()
+    if len(value) > MAX_VALUE:
+        raise BadValue(f"value is {len(value)} bytes, more than {MAX_VALUE}")
     try:
         data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, bad UTF-8, huge numbers
         raise BadValue(f"value is not JSON: {error}") from None
     if not isinstance(data, dict):
         raise BadValue(f"value must be a JSON object, got {type(data).__name__}")

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from lbmanager.keys import (
-    InvalidKey,
-    Malformed,
-    MemberClass,
-    MemberKey,
-    Target,
-    parse_key,
-    parse_value,
-)
+from lbmanager.keys import Malformed, MemberClass, MemberKey, Target, parse_key, parse_value
 from lbmanager.routing import NO_ROUTING, Routing
+from lbmanager.segments import InvalidKey
 
 
 @dataclass(frozen=True, slots=True)

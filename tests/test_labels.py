@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lbmanager import keys
+from lbmanager import keys, segments
 from lbmanager import labels as lb
+from lbmanager.inspect_view import view_from_inspect
 from lbmanager.labels import ContainerView, Identity, Want, Wanted, parse_match, wanted_keys
 
 P = "/lbManager"
@@ -31,16 +32,17 @@ def view(labels: Mapping[str, str], **fields: Any) -> ContainerView:
 def host_port(value: str) -> str:
     """The elbv2 member check keys.py would need for agent members: ``ip:port``, ``[ip6]:port``."""
     host, _, port = value.rpartition(":")
-    ip = keys.canonical_ip(host.removeprefix("[").removesuffix("]"))
+    ip = segments.canonical_ip(host.removeprefix("[").removesuffix("]"))
     if not (port.isdigit() and 0 < int(port) < 65536 and (":" in ip) == host.startswith("[")):
-        raise keys.InvalidKey(f"bad address {value!r}")
+        raise segments.InvalidKey(f"bad address {value!r}")
     return f"[{ip}]:{int(port)}" if ":" in ip else f"{ip}:{int(port)}"
 
 
 @pytest.fixture
 def elbv2() -> Iterator[None]:
     """keys.LAYOUTS with the elbv2 row labels.py asks for (ip:port members only)."""
-    row = keys.Layout(keys._checked(keys._LB_NAME, "target group name"), host_port, keys._same)
+    row = keys.Layout(segments.checked(segments.LB_NAME, "target group name"), host_port,
+                      keys._same)
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(keys.LAYOUTS, "elbv2", row)
         yield
@@ -230,7 +232,7 @@ INSPECT: dict[str, Any] = {
 
 def test_view_from_inspect() -> None:
     """Name without "/", labels, state, health, TCP ports with their bindings, bridge IP."""
-    assert lb.view_from_inspect(INSPECT) == ContainerView(
+    assert view_from_inspect(INSPECT) == ContainerView(
         "4f3c2b1a" * 8, "web-1", {"lbmanager.elb": "us-east-1/web", "maintainer": "NGINX"},
         running=True, paused=False, health="healthy", ip="172.17.0.2",
         ports={80: ANY, 443: (("127.0.0.1", 32769),)})
@@ -250,7 +252,7 @@ def test_view_from_inspect() -> None:
     ({"NetworkSettings": {"Networks": {"a": {"GlobalIPv6Address": "fd::3"}}}}, {"ip": "fd::3"})])
 def test_view_from_inspect_variants(change: dict[str, Any], expected: dict[str, Any]) -> None:
     """Paused, restarting, health, missing labels and ports, host network, user networks."""
-    got = lb.view_from_inspect({**INSPECT, **change})
+    got = view_from_inspect({**INSPECT, **change})
     assert {name: getattr(got, name) for name in expected} == expected
 
 

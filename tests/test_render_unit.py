@@ -181,15 +181,15 @@ async def test_new_render_after_rejection_is_tried(rig: Rig) -> None:
 async def test_backups_keep_n_versions_newest_first(rig: Rig) -> None:
     """Each swap copies the live file to dest.1 after shifting older ones; N versions kept."""
     rig.destination.write_bytes(OLD)
-    unit = rig.unit(backups=2)
+    unit = rig.unit(backups=3)
     written = []
-    for member in ("10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"):
+    for member in ("10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80", "10.0.0.5:80"):
         await unit.sync(False)
         written.append(rig.destination.read_text())
         rig.add(member)
-    backups = [rig.destination.with_name(f"site.conf.{n}") for n in (1, 2, 3)]
-    assert [b.read_text() for b in backups[:2]] == [written[1], written[0]]
-    assert not backups[2].exists()  # OLD, the oldest version, rotated out
+    backups = [rig.destination.with_name(f"site.conf.{n}") for n in (1, 2, 3, 4)]
+    assert [b.read_text() for b in backups[:3]] == [written[2], written[1], written[0]]
+    assert not backups[3].exists()  # OLD, the oldest version, rotated out
 
 
 async def test_retried_reload_does_not_rotate_backups_away(rig: Rig) -> None:
@@ -237,6 +237,7 @@ async def test_dry_run_returns_a_diff_and_writes_nothing(rig: Rig) -> None:
 @pytest.mark.parametrize("text", [
     "{{ no_such_name }}", "{{ upstreams[0].nope.deeper }}", "{{ ''.__class__.__mro__ }}",
     "{{ upstreams[0].__class__.__init__.__globals__ }}", "{{ range(10**9) | list }}",
+    "{{ vars.update({'n': 1}) }}",  # a template cannot keep state between renders
 ])
 async def test_template_error_at_render_time(rig: Rig, text: str) -> None:
     """An undefined name or a sandbox violation is the template's PermanentError; nothing run."""

@@ -41,6 +41,7 @@ BAD_MEMBERS = [
     "web:8 0", "010.0.0.1:80", "10.0.0.256:80", "1.2.3:80", "[1.2.3.4]:80", "2001:db8::1:80",
     "[2001:db8::1]", "[fe80::1%eth0]:80", "[2001:db8::g]:80", "-web:80", "web-:80", "we_b:80",
     "web.:80", "we b:80", "wéb:80", "\u212aey:80", "web;:80", f"{'a' * 64}:80", "web:80:80",
+    "0x7f:80", "0x7f.1:80", "1.2:80",  # libc would read these as IPv4 addresses
 ]
 
 
@@ -65,10 +66,11 @@ def test_bad_member_address_is_malformed(member: str) -> None:
 
 @pytest.mark.parametrize("name", ["web", "Web_1", "a", "api.v2", "a-b", "A" * 64])
 def test_good_upstream_names(name: str) -> None:
-    """Upstream names of letters, digits, '_', '.', '-' (1-64, alphanumeric ends) are valid."""
+    """Upstream names of letters, digits, '_', '.', '-' (1-64, alphanumeric ends) are valid, in
+    lower case (nginx compares upstream names case-insensitively: Web and web are one)."""
     parsed = parse_key(upstream_key(name, "10.0.0.1:80", "single"), P)
     assert isinstance(parsed, MemberKey)
-    assert parsed.target == Target("upstream", "", name)
+    assert parsed.target == Target("upstream", "", name.lower())
     assert parsed.member_class is MemberClass.SINGLE
 
 
@@ -161,6 +163,10 @@ BAD_VALUES = [
     (b'{"host": "a b"}', "host"), (b'{"host": 5}', "host"), (b'{"host": "x.com:80"}', "host"),
     (b'{"path": "api"}', "path"), (b'{"path": "/a b"}', "path"), (b'{"path": "/%zz"}', "path"),
     (b'{"cookie": "a-b"}', "cookie"), (b'{"cookie": ""}', "cookie"),
+    (b'{"host": "\\u212aelvin.com"}', "host"),  # the Kelvin sign lowers to an ASCII k
+    # Too long for a value, or json.loads raising ValueError / RecursionError (too deep):
+    (b'{"weight": ' + b"1" * 5000 + b"}", "bytes"), (b"[" * 100_000, "bytes"),
+    (b"[" * 4000, "JSON"),
 ]
 
 

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from lbmanager.app import Service, load_state, open_context, serve, sync_once
-from lbmanager.errors import usage_error
 from lbmanager.kinds import LOCAL_KINDS
-from lbmanager.render.config import ConfigError
-from lbmanager.render.unit import load_templates
+from lbmanager.render.unit import Templates
 from lbmanager.settings import Settings
 
 
-async def render(settings: Settings, once: bool) -> int:
-    """Render --config's templates: follow the tree, or with ``once`` sync each one time (exit
-    1 if any failed). With --dry-run, print the diff each would write, write nothing."""
-    if settings.render_config is None:
-        return usage_error("render: --config FILE is required (or LBMANAGER_RENDER_CONFIG)")
-    try:
-        templates = load_templates(settings.render_config)
-    except ConfigError as error:
-        return usage_error(str(error))
+async def render(settings: Settings, templates: Templates, once: bool) -> int:
+    """Render the templates: follow the tree, or with ``once`` sync each one time (exit 1 if
+    any failed). With --dry-run, print the diff each would write, write nothing."""
     if not once:
         await serve(Service(settings, templates=templates, kinds=LOCAL_KINDS))
         return 0

@@ -24,7 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from lbmanager.keys import LAYOUTS, InvalidKey
+from lbmanager.keys import LAYOUTS
+from lbmanager.segments import InvalidKey
 
 BUILTINS = ("nginx", "haproxy")
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from lbmanager.render.config import ConfigError, TemplateConfig
 from lbmanager.render.view import View
@@ -36,7 +36,8 @@ BUILTIN_VARS: dict[str, dict[str, str | int | float | bool]] = {
 }
 _BUILTIN_FILES = {"nginx": "nginx.conf.j2", "haproxy": "haproxy.cfg.j2"}
 
-_ENVIRONMENT = SandboxedEnvironment(
+# Immutable: a template cannot change its vars or the view, so one tree renders one way.
+_ENVIRONMENT = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # config files, not HTML: values are validated instead
     keep_trailing_newline=True,

@@ -69,7 +69,7 @@ class TemplateUnit:
         except RenderError as error:
             raise PermanentError(f"template {self.config.name}: {error}") from None
         destination = self.config.destination
-        old = await asyncio.to_thread(files.read_current, destination)
+        old = await self._io(files.read_current, destination)
         if new == old:
             self._rejected = None
             return [await self._finish_pending_reload()]

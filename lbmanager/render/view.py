@@ -81,7 +81,11 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
         # Two spellings of one member (WEB:80, web:80): the newest key's metadata counts.
         ordered = sorted(entries, key=lambda e: (e.mod_revision, e.raw_key))
         by_address = {e.key.member: e.routing for e in ordered}
-        servers = tuple(Server(address, server_id(address), routing.weight, routing.backup)
+        # Backups stand in for primaries; with no primary left they are the servers (nginx
+        # refuses an upstream of backups only, and haproxy would send them traffic anyway).
+        primaries = any(not routing.backup for routing in by_address.values())
+        servers = tuple(Server(address, server_id(address), routing.weight,
+                               routing.backup and primaries)
                         for address, routing in sorted(by_address.items()))
         cookies = sorted({r.cookie for r in by_address.values() if r.cookie})
         upstream = Upstream(name, servers, cookies[0] if cookies else None)
