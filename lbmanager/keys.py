@@ -112,10 +112,6 @@ class Layout:
     # Kinds whose value means something parse it here: (metadata, warnings), InvalidKey if bad.
     parse_value: Callable[[bytes], tuple[Routing, tuple[str, ...]]] | None = None
 
-    @property
-    def width(self) -> int:
-        """Segments before the class: kind, [region,] name[, fqdn]."""
-        return 2 + self.has_region + self.has_fqdn
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -148,7 +144,7 @@ def _split_target(segments: list[str]) -> tuple[str, str, str, str, list[str]]:
     layout = LAYOUTS.get(kind)
     if layout is None:
         raise InvalidKey(f"unknown kind {kind!r} (known: {', '.join(sorted(LAYOUTS))})")
-    width = layout.width
+    width = 2 + layout.has_region + layout.has_fqdn  # kind, [region,] name[, fqdn]
     if len(segments) < width:
         raise InvalidKey(f"too few segments for kind {kind!r}")
     return (*_parse_head(tuple(segments[:width])), segments[width:])

@@ -17,7 +17,6 @@ class Entry:
     raw_key: str
     key: MemberKey
     mod_revision: int
-    routing: Routing = NO_ROUTING  # upstream keys: the metadata in the value
 
 
 def active_entries(entries: Iterable[Entry]) -> list[Entry]:
@@ -50,6 +49,9 @@ class Tree:
         self.malformed: dict[str, Malformed] = {}
         # Valid keys whose value had something to warn about (an unknown metadata field).
         self.warnings: dict[str, str] = {}
+        # The metadata of the valid keys that have some (upstream keys); kept apart from Entry,
+        # so the many keys without it cost nothing at start-up.
+        self._routing: dict[str, Routing] = {}
 
     def put(self, raw_key: str | bytes, mod_revision: int,
             value: bytes = b"") -> Target | Malformed:
@@ -59,8 +61,10 @@ class Tree:
         a bad new value turns it malformed, and then its valid version is removed.
         """
         parsed = parse_key(raw_key, self.prefix)
-        routing, notes = None, tuple[str, ...]()
-        if not isinstance(parsed, Malformed):
+        routing: Routing | None = None
+        notes: tuple[str, ...] = ()
+        # Most values are empty (ELB, Route53, plain upstream keys): nothing to parse then.
+        if value and not isinstance(parsed, Malformed):
             try:
                 routing, notes = parse_value(parsed.kind, value)
             except InvalidKey as error:
@@ -72,15 +76,21 @@ class Tree:
             self.malformed[parsed.key] = parsed
             return parsed
         key = raw_key if isinstance(raw_key, str) else raw_key.decode()
-        self.malformed.pop(key, None)
-        self.warnings.pop(key, None)
+        if self.malformed:  # usually empty: a look is cheaper than a pop on the start-up path
+            self.malformed.pop(key, None)
+        if self.warnings:
+            self.warnings.pop(key, None)
         if notes:
             self.warnings[key] = "; ".join(notes)
+        if routing is not None and routing is not NO_ROUTING:
+            self._routing[key] = routing
+        elif self._routing:
+            self._routing.pop(key, None)
         target = parsed.target
         entries = self._by_target.get(target)
         if entries is None:
             entries = self._by_target[target] = {}
-        entries[key] = Entry(key, parsed, mod_revision, routing or NO_ROUTING)
+        entries[key] = Entry(key, parsed, mod_revision)
         self._target_of[key] = target
         return target
 
@@ -89,6 +99,7 @@ class Tree:
         key = self._text(raw_key)
         self.malformed.pop(key, None)
         self.warnings.pop(key, None)
+        self._routing.pop(key, None)
         target = self._target_of.pop(key, None)
         if target is None:
             return set()
@@ -101,6 +112,10 @@ class Tree:
     @staticmethod
     def _text(raw_key: str | bytes) -> str:
         return raw_key if isinstance(raw_key, str) else raw_key.decode("utf-8", "backslashreplace")
+
+    def routing(self, entry: Entry) -> Routing:
+        """The routing metadata in the value of ``entry`` (none: NO_ROUTING)."""
+        return self._routing.get(entry.raw_key, NO_ROUTING)
 
     def targets(self) -> Iterator[Target]:
         """Every target with at least one valid key."""

@@ -130,7 +130,7 @@ def check_value(value: bytes) -> None:
         assert list(tree.targets()) == []
         return
     (entry,) = tree.entries(next(iter(tree.targets())))
-    routing = entry.routing
+    routing = tree.routing(entry)
     reference = tree_of((key, reference_value(routing)))
     accepted = [v for v in (routing.host, routing.path, routing.cookie) if v is not None]
     assert_harmless(tree, reference, *accepted)

@@ -134,14 +134,14 @@ def test_every_ip_and_port_round_trips(
 
 
 def test_json_metadata_is_stored_on_the_entry() -> None:
-    """A valid JSON value becomes the entry's routing (host lower-cased), with no report."""
+    """A valid JSON value becomes the key's routing (host lower-cased), with no report."""
     key = upstream_key("web", "10.0.0.1:80")
     tree = tree_of((key, meta(host="Example.COM", path="/api", cookie="SID", weight=3,
                               backup=True)))
     (entry,) = tree.entries(WEB)
-    assert (entry.routing.host, entry.routing.path, entry.routing.cookie) == (
-        "example.com", "/api", "SID")
-    assert (entry.routing.weight, entry.routing.backup) == (3, True)
+    routing = tree.routing(entry)
+    assert (routing.host, routing.path, routing.cookie) == ("example.com", "/api", "SID")
+    assert (routing.weight, routing.backup) == (3, True)
     assert tree.malformed == {}
     assert tree.warnings == {}
 
@@ -151,7 +151,7 @@ def test_empty_value_means_no_metadata(value: bytes) -> None:
     """An empty (or blank, or empty-object) value is a plain member with default routing."""
     tree = tree_of((upstream_key("web", "10.0.0.1:80"), value))
     (entry,) = tree.entries(WEB)
-    assert entry.routing == NO_ROUTING
+    assert tree.routing(entry) == NO_ROUTING
     assert tree.active_members(WEB) == {"10.0.0.1:80"}
 
 
@@ -200,7 +200,7 @@ def test_fixing_the_value_clears_the_report() -> None:
     assert tree.put(key, 2, meta(weight=2)) == WEB
     assert tree.malformed == {}
     assert tree.active_members(WEB) == {"10.0.0.1:80"}
-    assert tree.entries(WEB)[0].routing.weight == 2
+    assert tree.routing(tree.entries(WEB)[0]).weight == 2
 
 
 def test_unknown_fields_warn_but_keep_the_member() -> None:
@@ -239,3 +239,17 @@ def test_values_of_other_kinds_are_ignored() -> None:
     assert result == Target("elb", "us-east-1", "web")
     assert tree.malformed == {}
     assert tree.warnings == {}
+
+
+def test_metadata_goes_with_a_new_empty_value_and_with_the_key() -> None:
+    """Setting a key's value to empty drops its metadata; so does deleting the key."""
+    key = upstream_key("web", "10.0.0.1:80")
+    tree = tree_of((key, meta(host="a.example.com")))
+    tree.put(key, 5, b"")
+    (entry,) = tree.entries(WEB)
+    assert tree.routing(entry) == NO_ROUTING
+    tree.put(key, 6, meta(path="/x"))
+    tree.delete(key)
+    tree.put(key, 7, b"")
+    (entry,) = tree.entries(WEB)
+    assert tree.routing(entry) == NO_ROUTING

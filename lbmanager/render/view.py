@@ -80,7 +80,7 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
         entries = active_entries(tree.entries(Target("upstream", "", name)))
         # Two spellings of one member (WEB:80, web:80): the newest key's metadata counts.
         ordered = sorted(entries, key=lambda e: (e.mod_revision, e.raw_key))
-        by_address = {e.key.member: e.routing for e in ordered}
+        by_address = {e.key.member: tree.routing(e) for e in ordered}
         # Backups stand in for primaries; with no primary left they are the servers (nginx
         # refuses an upstream of backups only, and haproxy would send them traffic anyway).
         primaries = any(not routing.backup for routing in by_address.values())
