@@ -240,3 +240,12 @@ def test_unknown_builtin_var_names_file_template_and_var(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as caught:
         load_templates(path)
     assert all(part in str(caught.value) for part in (str(path), "template web", "'lisen'"))
+
+
+def test_one_destination_under_two_spellings_is_a_duplicate(tmp_path: Path) -> None:
+    """a/../x.conf and x.conf are the same file: the second entry is refused, naming it."""
+    (tmp_path / "a").mkdir()
+    text = ('[[template]]\nname = "one"\nsource = "nginx"\ndestination = "x.conf"\n'
+            '[[template]]\nname = "two"\nsource = "nginx"\ndestination = "a/../x.conf"\n')
+    with pytest.raises(ConfigError, match=r"template 2 \(two\): destination"):
+        load_render_config(toml_file(tmp_path, text))

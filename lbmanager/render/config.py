@@ -140,7 +140,8 @@ class RenderConfig(BaseModel):
         for what in ("name", "destination"):
             first: dict[object, int] = {}
             for number, entry in enumerate(self.template, 1):
-                value = getattr(entry, what)
+                # Resolved: a/../x.conf and x.conf (or a symlink to it) are one file.
+                value = entry.destination.resolve() if what == "destination" else entry.name
                 if value in first:
                     raise ValueError(f"template {number} ({entry.name}): {what}: {value} is "
                                      f"also the {what} of template {first[value]}")
