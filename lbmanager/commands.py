@@ -10,7 +10,6 @@ from lbmanager.app import Service, load_state, open_context, serve, sync_once
 from lbmanager.errors import usage_error
 from lbmanager.identity import find_identity
 from lbmanager.keys import (
-    Target,
     format_key,
     format_target_key,
     parse_key,
@@ -19,10 +18,10 @@ from lbmanager.keys import (
     parse_value,
     tree_prefix,
 )
-from lbmanager.kinds import KINDS, Providers, synced_by
+from lbmanager.kinds import build_units
 from lbmanager.labels import parse_match
 from lbmanager.lifecycle import stop_on_signals
-from lbmanager.reconcile import SyncContext, SyncUnit, TargetResult
+from lbmanager.reconcile import SyncContext, TargetResult
 from lbmanager.register import HealthCheck, Registration
 from lbmanager.register import register as hold_registration
 from lbmanager.render.unit import Templates
@@ -53,20 +52,6 @@ async def plan(settings: Settings, templates: Templates) -> int:
     if any(r.changes for r in results):
         return EXIT_PENDING
     return 1 if any(r.error for r in results) else 0
-
-
-def build_units(targets: set[Target], context: SyncContext,
-                providers: Providers) -> list[SyncUnit]:
-    """One unit per worker key, holding its targets (the same grouping the service uses)."""
-    units: dict[str, SyncUnit] = {}
-    owners = {owner for target in targets for owner in synced_by(target, providers)}
-    for target in sorted(owners, key=str):
-        kind = KINDS[target.kind]
-        name = kind.worker_of(target)
-        if name not in units:
-            units[name] = kind.build(target, context, providers)
-        units[name].add(target)
-    return list(units.values())
 
 
 def _print_plan(results: list[TargetResult], context: SyncContext) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from lbmanager.keys import Target
-from lbmanager.kinds import KINDS, Kind, Providers, synced_by
+from lbmanager.kinds import KINDS, Kind, Providers, workers_of
 from lbmanager.reconcile import SyncContext, TargetResult
 from lbmanager.retry import Backoff
 from lbmanager.sync import Worker
@@ -35,22 +35,18 @@ class Fleet:
 
     def kick(self, targets: Iterable[Target], full: bool = False) -> None:
         """Mark the workers of ``targets`` dirty, creating them as needed."""
-        for target in targets:
-            for owner in synced_by(target, self._providers):
-                if owner.kind in self._kinds:
-                    self._worker_for(owner).kick(full)
+        for name, target in workers_of(targets, self._providers, self._kinds):
+            self._worker(name, target).kick(full)
 
     def kick_all(self) -> None:
         """Mark every worker dirty with a fresh read of the cloud: the periodic full resync."""
         for worker in self.workers.values():
             worker.kick(full=True)
 
-    def _worker_for(self, target: Target) -> Worker:
-        kind = self._kinds[target.kind]
-        name = kind.worker_of(target)
+    def _worker(self, name: str, target: Target) -> Worker:
         worker = self.workers.get(name)
         if worker is None:
-            unit = kind.build(target, self._context, self._providers)
+            unit = self._kinds[target.kind].build(target, self._context, self._providers)
             worker = Worker(name, unit, self._report, self._backoff)
             self.workers[name] = worker
             self._spawn(worker.run())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from lbmanager.elb_sync import ElbUnit
@@ -56,3 +56,25 @@ def synced_by(target: Target, providers: Providers) -> list[Target]:
     if target.kind == "upstream":
         return providers.templates.using(target.name)
     return [target]
+
+
+def workers_of(targets: Iterable[Target], providers: Providers,
+               kinds: Mapping[str, Kind] = KINDS) -> Iterator[tuple[str, Target]]:
+    """(worker name, target it syncs) for each target, routed as the service routes kicks;
+    targets of kinds not in ``kinds`` have no worker."""
+    for target in targets:
+        for owner in synced_by(target, providers):
+            if kind := kinds.get(owner.kind):
+                yield kind.worker_of(owner), owner
+
+
+def build_units(targets: Iterable[Target], context: SyncContext,
+                providers: Providers) -> list[SyncUnit]:
+    """One unit per worker, holding its targets: what the service's workers would sync, for a
+    one-shot command."""
+    units: dict[str, SyncUnit] = {}
+    for name, target in sorted(set(workers_of(targets, providers)), key=lambda p: str(p[1])):
+        if name not in units:
+            units[name] = KINDS[target.kind].build(target, context, providers)
+        units[name].add(target)
+    return list(units.values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lbmanager.app import Service, load_state, open_context, serve, sync_once
-from lbmanager.kinds import LOCAL_KINDS
+from lbmanager.kinds import LOCAL_KINDS, build_units
 from lbmanager.render.unit import Templates
 from lbmanager.settings import Settings
 
@@ -17,7 +17,7 @@ async def render(settings: Settings, templates: Templates, once: bool) -> int:
     opened = open_context(settings, apply=not settings.dry_run, templates=templates)
     async with opened as (store, context, providers):
         await load_state(store, settings, context)
-        units = [providers.templates.unit(t.name, context) for t in templates.targets()]
+        units = build_units(templates.targets(), context, providers)
         results = [result for unit in units for result in await sync_once(unit)]
     for result in results:
         if result.error:

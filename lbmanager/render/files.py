@@ -57,12 +57,13 @@ def stage(destination: Path, data: bytes, mode: int, owner: str | None) -> Path:
     return staged
 
 
-def keep_backup(destination: Path, keep: int) -> None:
-    """Rotate ``dest.1`` .. ``dest.N`` and copy the live file to ``dest.1`` (newest first)."""
+def keep_backup(destination: Path, live: bytes | None, keep: int) -> None:
+    """Rotate ``dest.1`` .. ``dest.N`` and copy the live file (its bytes: ``live``, None when
+    there is none) to ``dest.1`` (newest first)."""
     newest = destination.with_name(f"{destination.name}.1")
-    if keep == 0 or not destination.exists():
+    if keep == 0 or live is None:
         return
-    if newest.exists() and newest.read_bytes() == destination.read_bytes():
+    if newest.exists() and newest.read_bytes() == live:
         return  # a retry after a failed reload: the live file is backed up already
     for number in range(keep - 1, 0, -1):
         older = destination.with_name(f"{destination.name}.{number}")

@@ -97,7 +97,7 @@ class TemplateUnit:
                 await self._io(files.discard, staged)
                 raise PermanentError(f"template {config.name}: {error}; "
                                      f"{destination} left unchanged") from None
-        await self._io(files.keep_backup, destination, config.backups)
+        await self._io(files.keep_backup, destination, old, config.backups)
         if config.reload_command:
             await self._io(files.mark_pending, destination)
         await self._io(files.swap_in, staged, destination)
@@ -118,7 +118,8 @@ class TemplateUnit:
     async def _finish_pending_reload(self) -> TargetResult:
         """The live file is the render; reload it if an interrupted run left its reload undone."""
         destination = self.config.destination
-        if not self.config.reload_command or not files.pending_path(destination).exists():
+        if not self.config.reload_command or not await self._io(
+                files.pending_path(destination).exists):
             return TargetResult(self.target)
         change = f"reload {destination}: an earlier run was stopped before its reload finished"
         if not self._context.apply:
