@@ -10,11 +10,8 @@ the real reload (`nginx -s reload`; SIGUSR2 to the haproxy master, run in master
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import shlex
-import subprocess
-import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -22,7 +19,7 @@ from pathlib import Path
 
 from harness import FAST_BACKOFF, running_service, wait_for
 from lb_backends import PREFIX, reached  # noqa: F401 - test_local_lb_agent imports reached
-from servers import HOST, OwnedProcess, ServerError, free_port
+from servers import HOST, ServerProcess
 
 from lbmanager.app import Service
 from lbmanager.reconcile import TargetResult
@@ -73,16 +70,16 @@ done
 """
 
 
-class LbServer(OwnedProcess):
+class LbServer(ServerProcess):
     """nginx or haproxy as our own child process, its files in ``root``; stopped by PID."""
 
     kind = ""  # the name of its built-in template
     template_file = ""  # the built-in's file in lbmanager/render/builtin
 
     def __init__(self, root: Path) -> None:
-        self.root, self.port = root, free_port()
+        super().__init__(self.kind, root)
         self.config = root / self.template_file.removesuffix(".j2")
-        self.log_path, self.pid_file = root / f"{self.kind}.log", root / f"{self.kind}.pid"
+        self.pid_file = root / f"{self.kind}.pid"
         self.check_script, self.reload_script = root / "check.sh", root / "reload.sh"
         self._count, self._held = root / "reloads", root / "held-reload.pid"
         self._refuse_check, self._refuse_reload, self._hold_reload = (
@@ -143,26 +140,9 @@ class LbServer(OwnedProcess):
         self.config.write_bytes(Compiled(entry).render(build_view(Tree(PREFIX), entry.upstreams)))
         self.start()
 
-    def start(self, timeout: float = 15.0) -> None:
-        """Start; block until a worker answers (an empty render proxies to no backend)."""
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                          stderr=log, cwd=self.root)
-        deadline = time.monotonic() + timeout
-        while (code := self._proc.poll()) is None:
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                connection = http.client.HTTPConnection(HOST, self.port, timeout=1)
-                try:
-                    connection.request("GET", "/")
-                    connection.getresponse().read()
-                    return
-                finally:
-                    connection.close()
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.02)  # readiness poll interval, bounded by the deadline
-        self.kill()
-        raise ServerError(f"{self.kind} not serving (exit {code}):\n{self.log_path.read_text()}")
+    def ready(self, status: int) -> bool:
+        """Any answer will do: the empty render proxies to no backend (404/503)."""
+        return status > 0
 
 
 class NginxServer(LbServer):

