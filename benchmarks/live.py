@@ -14,7 +14,7 @@ import aetcd
 from rig import create_elb, instance_id, member_key
 from timed_proxy import TimedProxy, registers
 
-from lbmanager.reconcile import Settle
+from lbmanager.controller.unit import Settle
 
 LATENCY_ELB, FLOOR_ELB, FLOOR_PREFIX = "bench-latency", "bench-floor", "/benchFloor"
 BURST_ELBS = 20

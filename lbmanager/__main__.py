@@ -2,6 +2,6 @@
 
 import sys
 
-from lbmanager.cli import main
+from lbmanager.cli.main import main
 
 sys.exit(main())

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lbmanager.plan import Policy
+from lbmanager.plan.policy import Policy
 
 
 def parse_endpoints(text: str) -> list[tuple[str, int]]:

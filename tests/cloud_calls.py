@@ -17,9 +17,9 @@ from fault_proxy import FaultProxy, RecordedCall, StatusFault, throttling
 from harness import Cloud, wait_for
 from servers import MotoServer
 
-from lbmanager.app import Service
-from lbmanager.keys import Target
-from lbmanager.reconcile import TargetResult
+from lbmanager.controller.service import Service
+from lbmanager.controller.unit import TargetResult
+from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
 
 REGION = "us-east-1"

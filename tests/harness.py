@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import boto3
 
-from lbmanager.app import Service
-from lbmanager.retry import Backoff
+from lbmanager.controller.service import Service
+from lbmanager.runtime.retry import Backoff
 from lbmanager.settings import Settings
 
 T = TypeVar("T")

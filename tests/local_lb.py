@@ -21,14 +21,14 @@ from harness import FAST_BACKOFF, running_service, wait_for
 from lb_backends import PREFIX, reached  # noqa: F401 - test_local_lb_agent imports reached
 from servers import HOST, ServerProcess
 
-from lbmanager.app import Service
-from lbmanager.reconcile import TargetResult
+from lbmanager.controller.service import Service
+from lbmanager.controller.unit import TargetResult
 from lbmanager.render.config import load_render_config
 from lbmanager.render.engine import BUILTIN_VARS, Compiled
 from lbmanager.render.unit import load_templates
 from lbmanager.render.view import build_view
 from lbmanager.settings import Settings
-from lbmanager.state import Tree
+from lbmanager.state.tree import Tree
 
 NGINX, HAPROXY = "/usr/sbin/nginx", "/usr/sbin/haproxy"
 # Appended to a built-in template: a runtime error (an undefined name) once an upstream has
@@ -252,7 +252,7 @@ class RenderingService(Service):
     def idle(self) -> bool:
         """No sync in flight: each worker reported every sync it started (template syncs
         fail permanently or not at all, so one attempt is one report)."""
-        workers = self.fleet.workers if self.fleet else {}
+        workers = self.dispatcher.workers if self.dispatcher else {}
         return all(self.reported[name] >= w.syncs for name, w in workers.items())
 
 

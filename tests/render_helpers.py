@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lbmanager.reconcile import SyncContext
+from lbmanager.controller.unit import SyncContext
 from lbmanager.render.config import RenderConfig, TemplateConfig
 from lbmanager.render.engine import Compiled
 from lbmanager.render.unit import Templates, TemplateUnit
 from lbmanager.render.view import build_view
-from lbmanager.state import Tree
+from lbmanager.state.tree import Tree
 
 P = "/lbManager"
 

@@ -11,7 +11,7 @@ from aiobotocore.session import get_session
 
 from lbmanager.providers.errors import calling
 
-# Retries live in one place, lbmanager.retry (docs/design.md), so botocore makes one
+# Retries live in one place, lbmanager.runtime.retry (docs/design.md), so botocore makes one
 # attempt per call; short timeouts turn a hung endpoint into a retryable error quickly.
 _CONFIG = AioConfig(
     retries={"total_max_attempts": 1, "mode": "standard"},

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from lbmanager.providers.api import RecordChange, RecordSet
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.errors import calling
-from lbmanager.ratelimit import RateLimiter
-from lbmanager.records import RecordChange, RecordSet
+from lbmanager.providers.ratelimit import RateLimiter
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 

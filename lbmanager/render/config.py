@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from lbmanager.keys import LAYOUTS
-from lbmanager.segments import InvalidKey
+from lbmanager.keys.kinds import key_layout
+from lbmanager.keys.segments import InvalidKey
 
 BUILTINS = ("nginx", "haproxy")
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?")
@@ -74,7 +74,7 @@ def _owner(value: str) -> str:
 
 def _upstream_name(value: str) -> str:
     try:
-        return LAYOUTS["upstream"].check_name(value)
+        return key_layout("upstream").check_name(value)
     except InvalidKey as error:
         raise ValueError(str(error)) from None
 

@@ -13,9 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from lbmanager.controller.unit import (
+    Providers,
+    Settle,
+    SyncContext,
+    SyncUnit,
+    TargetResult,
+    opened,
+)
 from lbmanager.errors import PermanentError
-from lbmanager.keys import Target
-from lbmanager.reconcile import Settle, SyncContext, TargetResult
+from lbmanager.keys.target import Target
 from lbmanager.render import files
 from lbmanager.render.config import (
     ConfigError,
@@ -49,6 +56,12 @@ class TemplateUnit:
         # Bytes that failed their check or reload: not retried until a full resync.
         self._rejected: tuple[bytes, str] | None = None
         self._conflicts: tuple[str, ...] = ()
+
+    @classmethod
+    def for_target(cls, target: Target, context: SyncContext,
+                   providers: Providers) -> SyncUnit:
+        """The unit of the template ``target`` (``template/NAME``)."""
+        return opened(providers.templates, "template").unit(target.name, context)
 
     def add(self, target: Target) -> None:
         """Nothing to do: the template renders its upstreams straight from the tree."""

@@ -15,8 +15,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lbmanager.keys import Target
-from lbmanager.state import Tree, active_entries
+from lbmanager.keys.target import Target
+from lbmanager.state.tree import Tree, active_entries
 
 
 @dataclass(frozen=True, slots=True)

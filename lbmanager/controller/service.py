@@ -1,0 +1,157 @@
+"""Wiring and lifecycle of `lbmanager run`."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from lbmanager.controller.dispatcher import Dispatcher, local_kinds
+from lbmanager.controller.unit import SyncContext, TargetResult, TemplateSet
+from lbmanager.controller.wiring import open_context
+from lbmanager.keys.paths import Malformed, tree_prefix
+from lbmanager.keys.target import Target
+from lbmanager.runtime.lifecycle import Shutdown, raise_when_set, stop_on_signals
+from lbmanager.runtime.retry import Backoff
+from lbmanager.settings import Settings
+from lbmanager.state.tree import Tree
+from lbmanager.store.etcd import Event, KeyValue
+from lbmanager.store.follow import TreeFollower
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Status:
+    """What the service knows about its own health (served by the status API later)."""
+
+    target_errors: dict[Target, str] = field(default_factory=dict)
+    malformed_reports: int = 0
+
+
+class Service:
+    """Follows the tree and keeps one worker per sync unit busy."""
+
+    def __init__(self, settings: Settings, backoff: Backoff | None = None,
+                 templates: TemplateSet | None = None, *, cloud: bool = True) -> None:
+        self.settings = settings
+        self.backoff = backoff or Backoff()
+        self.templates = templates
+        # Without the cloud (`lbmanager render`) only the kinds that need no AWS client sync.
+        self.cloud = cloud
+        self.status = Status()
+        self.ready = asyncio.Event()
+        self.dispatcher: Dispatcher | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        settings = self.settings
+        opened = open_context(settings, apply=not settings.dry_run, templates=self.templates,
+                              cloud=self.cloud)
+        async with opened as (store, context, providers):
+            try:
+                async with asyncio.TaskGroup() as group:
+                    # First, so a stop request also ends a first read still waiting for etcd.
+                    group.create_task(raise_when_set(stop))
+                    kinds = None if self.cloud else local_kinds()
+                    self.dispatcher = Dispatcher(context, providers, self._report,
+                                                 group.create_task, self.backoff, kinds=kinds)
+                    standing = self.templates.targets() if self.templates else []
+                    changes = _TreeChanges(context, self.dispatcher, self.status, standing)
+                    follower = TreeFollower(store, tree_prefix(settings.prefix),
+                                            tree_prefix(settings.state_prefix),
+                                            changes.on_snapshot, changes.on_events, self.backoff)
+                    await follower.read()
+                    self.ready.set()
+                    group.create_task(follower.run())
+                    group.create_task(self._resync_forever(self.dispatcher))
+            except* Shutdown:
+                log.info("stopped")
+
+    async def _resync_forever(self, dispatcher: Dispatcher) -> None:
+        while True:
+            await asyncio.sleep(self.settings.resync_interval)
+            dispatcher.kick_all()
+
+    def _report(self, worker: str, results: list[TargetResult]) -> None:
+        verb = "would apply" if self.settings.dry_run else "applied"
+        for result in results:
+            for change in result.changes:
+                if result.error is None or self.settings.dry_run:
+                    log.info("%s %s: %s", verb, result.target, change)
+            if result.error is None:
+                self.status.target_errors.pop(result.target, None)
+            else:
+                self.status.target_errors[result.target] = result.error
+                log.error("sync %s: %s", result.target, result.error)
+
+
+class _TreeChanges:
+    """Applies what the follower reads to the tree and kicks the workers of touched targets."""
+
+    def __init__(self, context: SyncContext, dispatcher: Dispatcher, status: Status,
+                 standing: list[Target]) -> None:
+        self._context = context
+        self._dispatcher = dispatcher
+        self._status = status
+        self._standing = standing  # synced from the start, whatever the tree holds (templates)
+        # Revision at which each malformed key was last reported: once per key revision.
+        self._reported: dict[str, int] = {}
+
+    def on_snapshot(self, revision: int, tree_kvs: list[KeyValue],
+                    state_kvs: list[KeyValue]) -> None:
+        """Replace the tree (start-up, or after compaction) and resync every target."""
+        context = self._context
+        before = set(context.tree.targets()) | set(context.managed)
+        context.tree = Tree(context.tree.prefix)
+        context.tree.revision = revision
+        # Every object made here lives on; the collector would scan them again and again.
+        gc.disable()
+        try:
+            for kv in tree_kvs:
+                self._put(kv.key, kv.mod_revision, kv.value)
+        finally:
+            gc.enable()
+        # Forget reports of keys that vanished while we were not watching.
+        tree = context.tree
+        self._reported = {k: r for k, r in self._reported.items()
+                          if k in tree.malformed or k in tree.warnings}
+        context.managed.load(state_kvs)
+        self._dispatcher.kick(before | set(tree.targets()) | set(context.managed) |
+                         set(self._standing), full=True)
+
+    def on_events(self, events: list[Event]) -> None:
+        """Apply watched events in order; kick each touched target once."""
+        touched: set[Target] = set()
+        for event in events:
+            if event.deleted:
+                self._reported.pop(event.key.decode("utf-8", "backslashreplace"), None)
+                touched |= self._context.tree.delete(event.key)
+            elif target := self._put(event.key, event.revision, event.value):
+                touched.add(target)
+            self._context.tree.revision = event.revision
+        self._dispatcher.kick(touched)
+
+    def _put(self, key: bytes, mod_revision: int, value: bytes) -> Target | None:
+        """Apply one put; return the target whose members it may have changed."""
+        tree = self._context.tree
+        result = tree.put(key, mod_revision, value)
+        if isinstance(result, Malformed):
+            if self._reported.get(result.key) != mod_revision:
+                self._reported[result.key] = mod_revision
+                self._status.malformed_reports += 1
+                log.warning("malformed key %r ignored: %s", result.key, result.reason)
+            return result.left
+        warning = tree.warnings.get(text := key.decode()) if tree.warnings else None
+        if warning and self._reported.get(text) != mod_revision:
+            self._reported[text] = mod_revision
+            log.warning("key %r: %s", text, warning)
+        return result
+
+
+async def serve(service: Service, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT."""
+    stop = stop_on_signals()
+    await asyncio.gather(service.run(stop), *(run(stop) for run in beside))

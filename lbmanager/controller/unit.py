@@ -1,0 +1,108 @@
+"""What every kind's sync unit shares: its context, its result, its interface, its providers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from lbmanager.errors import PermanentError
+from lbmanager.keys.target import Target
+from lbmanager.plan.policy import Policy
+from lbmanager.providers.api import ElbApi, Route53Api
+from lbmanager.state.managed import ManagedTargets
+from lbmanager.state.tree import Tree
+
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """How a worker lets a burst of kicks settle before its follow-up sync.
+
+    A kick after a quiet spell syncs at once (lowest latency). A kick within ``quiet`` seconds of
+    the previous sync belongs to a burst: the follow-up sync waits until kicks have stopped for
+    ``quiet`` seconds, but no longer than ``maximum`` in all, so a burst costs about two syncs.
+    """
+
+    quiet: float = 0.1
+    maximum: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class TargetResult:
+    """What one sync planned (and, unless dry, did) for one target, or why it could not."""
+
+    target: Target
+    changes: tuple[str, ...] = ()
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class SyncContext:
+    """The desired state and the rules every unit syncs by."""
+
+    tree: Tree
+    managed: ManagedTargets
+    policy: Policy = Policy.SYNC
+    route53_ttl: int = 60
+    apply: bool = True
+
+    def wanted(self, target: Target) -> bool:
+        """True while the target has keys or is still recorded as managed."""
+        return bool(self.tree.entries(target)) or target in self.managed
+
+
+class SyncUnit(Protocol):
+    """One serialized worker's job: an ELB, a Route53 hosted zone, or a template."""
+
+    settle: Settle
+
+    def add(self, target: Target) -> None:
+        """Make ``target`` part of this unit."""
+
+    def targets(self) -> list[Target]:
+        """The targets this unit syncs (for reporting a failure of the whole unit)."""
+
+    async def sync(self, full: bool) -> list[TargetResult]:
+        """Plan against the cloud and (when the context applies) write; one linear pass.
+
+        ``full`` reads the cloud afresh; otherwise the unit may plan against the state it last
+        read or wrote itself, which the periodic full resync keeps honest.
+        """
+
+
+class TemplateSet(Protocol):
+    """The templates of the render configuration, as the dispatcher routes to them."""
+
+    def targets(self) -> list[Target]:
+        """One ``template/NAME`` target per template, synced from the start."""
+
+    def using(self, upstream: str) -> list[Target]:
+        """The templates that render ``upstream``."""
+
+    def unit(self, name: str, context: SyncContext) -> SyncUnit:
+        """A fresh unit for template ``name``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Providers:
+    """What units talk to: one provider per cloud API (None: this command opened no cloud
+    clients), shared by every unit of its kind, and the templates to render."""
+
+    templates: TemplateSet | None = None
+    elb: ElbApi | None = None
+    route53: Route53Api | None = None
+
+
+def opened(api: A | None, name: str) -> A:
+    """``api`` itself; PermanentError when this command did not open it (``name``)."""
+    if api is None:
+        raise PermanentError(f"no {name} client: this command does not talk to AWS")
+    return api
+
+
+class UnitFactory(Protocol):
+    """How a kind's unit is built: ``Class.for_target`` named by its row of the kind table."""
+
+    def __call__(self, target: Target, context: SyncContext, providers: Providers) -> SyncUnit:
+        """The unit whose worker syncs ``target`` (more targets join it through ``add``)."""

@@ -1,0 +1,44 @@
+"""What a command that syncs needs, opened and closed together: the store, an empty sync
+context, and the providers (AWS clients only for commands that talk to AWS)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from lbmanager.controller.unit import Providers, SyncContext, TemplateSet
+from lbmanager.providers.aws import AwsClients
+from lbmanager.providers.elb import ElbProvider
+from lbmanager.providers.ratelimit import RateLimiter
+from lbmanager.providers.route53 import Route53Provider
+from lbmanager.settings import Settings
+from lbmanager.state.managed import ManagedTargets
+from lbmanager.state.tree import Tree
+from lbmanager.store.etcd import Store
+
+
+@contextlib.asynccontextmanager
+async def open_context(
+    settings: Settings, *, apply: bool, templates: TemplateSet | None = None, cloud: bool = True
+) -> AsyncIterator[tuple[Store, SyncContext, Providers]]:
+    """The store, an empty sync context and the providers, closed together; ``cloud`` False
+    opens no AWS client (the providers then have none)."""
+    store = Store(settings.endpoints())
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        providers = Providers(templates=templates)
+        if cloud:
+            clients = AwsClients(stack)
+            providers = Providers(
+                templates=templates,
+                elb=ElbProvider(clients),
+                route53=Route53Provider(clients, RateLimiter(settings.route53_rps)),
+            )
+        context = SyncContext(
+            tree=Tree(settings.prefix),
+            managed=ManagedTargets(store, settings.state_prefix, write=apply),
+            policy=settings.policy,
+            route53_ttl=settings.route53_ttl,
+            apply=apply,
+        )
+        yield store, context, providers

@@ -1,0 +1,84 @@
+"""The serialized, coalescing worker that runs one sync unit (SPEC §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from lbmanager.controller.unit import Settle, SyncUnit, TargetResult
+from lbmanager.errors import PermanentError, TransientError
+from lbmanager.runtime.retry import Backoff, retrying
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs its unit's sync whenever kicked; kicks during a sync cause exactly one more sync."""
+
+    def __init__(
+        self,
+        name: str,
+        unit: SyncUnit,
+        report: Callable[[str, list[TargetResult]], None],
+        backoff: Backoff,
+        settle: Settle | None = None,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self._report = report
+        self._backoff = backoff
+        self._settle = settle or unit.settle
+        self._dirty = asyncio.Event()
+        self._full = False
+        self._last_kick = self._last_sync = -float("inf")
+        self.syncs = 0
+
+    def kick(self, full: bool = False) -> None:
+        """Mark dirty (``full``: read the cloud afresh); synchronous and idempotent."""
+        self._full = self._full or full
+        self._last_kick = time.monotonic()
+        self._dirty.set()
+
+    async def run(self) -> None:
+        """Wait for a kick, then sync until it succeeds or fails permanently; forever."""
+        while True:
+            await self._dirty.wait()
+            if self._last_kick - self._last_sync < self._settle.quiet:
+                await self._wait_for_quiet()
+            results = await self._sync_until_settled()
+            self._last_sync = time.monotonic()
+            self._report(self.name, results)
+
+    async def _wait_for_quiet(self) -> None:
+        """Sleep until no kick came for ``quiet`` seconds, or ``maximum`` seconds have passed."""
+        deadline = time.monotonic() + self._settle.maximum
+        # A timer, not polling: each pass sleeps exactly until the window may have closed.
+        while (wake := min(self._last_kick + self._settle.quiet, deadline)) > time.monotonic():  # noqa: ASYNC110
+            await asyncio.sleep(wake - time.monotonic())
+
+    async def _sync_until_settled(self) -> list[TargetResult]:
+        # Every attempt starts from the newest state: clearing dirty first means a kick that
+        # lands mid-sync is never lost, and many kicks collapse into one follow-up sync.
+        async for attempt in retrying(self._backoff, TransientError):
+            with attempt:
+                self._dirty.clear()
+                full, self._full = self._full, False
+                self.syncs += 1
+                try:
+                    return await self.unit.sync(full)
+                except TransientError as error:
+                    log.warning("sync %s: transient error, retrying: %s", self.name, error)
+                    raise
+                except PermanentError as error:
+                    return self._failed(str(error))
+                except Exception as error:
+                    # The worker supervises its unit: a surprise (a malformed AWS answer, a
+                    # bug) is reported on this unit's targets and never stops the others.
+                    log.exception("sync %s: unexpected error", self.name)
+                    return self._failed(f"unexpected {type(error).__name__}: {error}")
+        raise AssertionError("unreachable: retries are unbounded")  # pragma: no cover
+
+    def _failed(self, error: str) -> list[TargetResult]:
+        return [TargetResult(t, error=error) for t in self.unit.targets()]

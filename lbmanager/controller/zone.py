@@ -1,0 +1,115 @@
+"""The sync unit of a Route53 hosted zone: every managed name of the zone in one pass."""
+
+from __future__ import annotations
+
+from lbmanager.controller.ownership import needing_sync, write_owned
+from lbmanager.controller.unit import (
+    Providers,
+    Settle,
+    SyncContext,
+    TargetResult,
+    opened,
+)
+from lbmanager.errors import PermanentError
+from lbmanager.keys.target import Target
+from lbmanager.plan.records import NamePlan, after_changes, batch_changes, plan_name
+from lbmanager.providers.api import RecordChange, RecordSet, Route53Api
+
+
+class ZoneUnit:
+    """Keeps the A/AAAA record sets of a zone's managed names equal to their active members."""
+
+    settle = Settle()  # the worker's defaults: low latency, a burst costs about two syncs
+
+    def __init__(self, region: str, zone_id: str, context: SyncContext,
+                 provider: Route53Api) -> None:
+        self._region = region
+        self._zone_id = zone_id
+        self._context = context
+        self._provider = provider
+        self._targets: set[Target] = set()
+        self._zone_name: str | None = None
+        # The zone's record sets after our last read or write; None when unknown.
+        self._known: list[RecordSet] | None = None
+
+    @classmethod
+    def for_target(cls, target: Target, context: SyncContext, providers: Providers) -> ZoneUnit:
+        """The unit of the zone ``target`` lies in (its names join it through ``add``)."""
+        return cls(target.region, target.name, context, opened(providers.route53, "Route53"))
+
+    def add(self, target: Target) -> None:
+        """Count ``target`` (a name in this zone) among the ones this unit syncs."""
+        self._targets.add(target)
+
+    def targets(self) -> list[Target]:
+        """The zone's names seen so far."""
+        return sorted(self._targets, key=str)
+
+    async def sync(self, full: bool) -> list[TargetResult]:
+        """Plan every managed name against the zone, send all changes in few calls."""
+        # The cache is trusted again only once this sync has written its result back.
+        current, self._known = self._known, None
+        targets, finished = await needing_sync(self._context, self._targets)
+        self._targets.difference_update(finished)
+        # Names with nothing left to do report a clean result, clearing any old error.
+        results = {t: TargetResult(t) for t in finished}
+        if not targets:
+            return list(results.values())
+        if self._zone_name is None:
+            self._zone_name = await self._provider.zone_name(self._region, self._zone_id)
+        if full or current is None:
+            current = await self._provider.record_sets(self._region, self._zone_id)
+        plans: dict[Target, NamePlan] = {}
+        for target in sorted(targets, key=str):
+            if not _inside(target.fqdn, self._zone_name):
+                results[target] = TargetResult(
+                    target, error=f"{target.fqdn} is outside zone {self._zone_name}")
+                continue
+            desired = self._context.tree.active_members(target)
+            plan = plan_name(target.fqdn, desired, current, ttl=self._context.route53_ttl,
+                             policy=self._context.policy)
+            plans[target] = plan
+            conflict = "; ".join(plan.conflicts) if plan.conflicts else None
+            results[target] = TargetResult(
+                target, tuple(c.describe() for c in plan.changes), conflict)
+        if self._context.apply:
+            errors = await self._apply(plans)
+            for target, error in errors.items():
+                results[target] = TargetResult(target, results[target].changes, error)
+            if not errors:
+                changes = [c for plan in plans.values() for c in plan.changes]
+                self._known = after_changes(current, changes)
+        return list(results.values())
+
+    async def _apply(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
+        """Write all changes; return the permanent errors by target."""
+        return await write_owned(self._context, plans, lambda: self._send_all(plans))
+
+    async def _send_all(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
+        owner = {id(c): t for t, plan in plans.items() for c in plan.changes}
+        changes = [c for plan in plans.values() for c in plan.changes]
+        errors: dict[Target, str] = {}
+        for batch in batch_changes(changes):
+            errors.update(await self._send(batch, owner))
+        return errors
+
+    async def _send(self, batch: list[RecordChange], owner: dict[int, Target]) -> dict[Target, str]:
+        """Send one batch; if Route53 rejects it, resend per name to pin the error on its owner."""
+        try:
+            await self._provider.change(self._region, self._zone_id, batch)
+        except PermanentError as error:
+            by_target: dict[Target, list[RecordChange]] = {}
+            for change in batch:
+                by_target.setdefault(owner[id(change)], []).append(change)
+            if len(by_target) == 1:
+                return {next(iter(by_target)): str(error)}
+            errors: dict[Target, str] = {}
+            for changes in by_target.values():
+                errors.update(await self._send(changes, owner))
+            return errors
+        return {}
+
+
+def _inside(fqdn: str, zone_name: str) -> bool:
+    """True when ``fqdn`` is the zone's apex or a name below it."""
+    return fqdn == zone_name or fqdn.endswith("." + zone_name)

@@ -1,0 +1,1 @@
+"""Member keys: layouts, segments, upstream values (pure)."""

@@ -1,0 +1,1 @@
+"""Pure planning: (desired, current) -> changes, per kind."""

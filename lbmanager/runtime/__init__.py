@@ -1,0 +1,1 @@
+"""Process plumbing shared by every command: lifecycle, retries, logging."""

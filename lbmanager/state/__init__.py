@@ -1,0 +1,1 @@
+"""What is: the key tree at a revision and the record of managed targets."""

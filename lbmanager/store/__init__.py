@@ -1,0 +1,1 @@
+"""etcd: the only package that imports the etcd client; the tree follower."""

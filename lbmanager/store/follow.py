@@ -1,0 +1,72 @@
+"""Follow the key tree: one consistent read, then the watch, resumed or re-read (SPEC §4)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lbmanager.runtime.retry import Backoff, retrying
+from lbmanager.store.etcd import Compacted, Event, KeyValue, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+OnSnapshot = Callable[[int, list[KeyValue], list[KeyValue]], None]
+OnEvents = Callable[[list[Event]], None]
+
+
+class TreeFollower:
+    """Hands the tree to ``on_snapshot`` at one revision, then every change to ``on_events``."""
+
+    def __init__(self, store: Store, tree_prefix: str, state_prefix: str,  # noqa: PLR0917
+                 on_snapshot: OnSnapshot, on_events: OnEvents, backoff: Backoff) -> None:
+        self._store = store
+        self._prefixes = (tree_prefix, state_prefix)
+        self._on_snapshot = on_snapshot
+        self._on_events = on_events
+        self._backoff = backoff
+        self.revision = 0
+
+    async def read(self) -> None:
+        """Read both prefixes at one revision, retrying while etcd is unavailable."""
+        async for attempt in retrying(self._backoff, StoreUnavailable):
+            with attempt:
+                try:
+                    revision, (tree, state) = await self._store.read(self._prefixes)
+                except StoreUnavailable as error:
+                    log.warning("cannot read the tree yet, retrying: %s", error)
+                    await self._store.reconnect()
+                    raise
+        log.info("read %d keys at revision %d", len(tree), revision)
+        self.revision = revision
+        self._on_snapshot(revision, tree, state)
+
+    async def run(self) -> None:
+        """Watch from the last revision seen + 1, forever; re-read the tree after compaction."""
+        while True:
+            try:
+                async for attempt in retrying(self._backoff, StoreUnavailable):
+                    with attempt:
+                        await self._watch_until_broken()
+            except Compacted as compacted:
+                log.warning("revision %d was compacted (%s); reading the whole tree again",
+                            self.revision + 1, compacted)
+                await self.read()
+
+    async def _watch_until_broken(self) -> None:
+        """Watch until the stream breaks; raise only if it broke before it delivered anything,
+        so the backoff grows across failed reconnects and starts afresh after a good stream."""
+        opened = False
+        try:
+            async for batch in self._store.watch(self._prefixes[0], self.revision + 1):
+                opened = True
+                if batch.events:
+                    self._on_events(batch.events)
+                    self.revision = batch.events[-1].revision
+                # On a quiet prefix, progress keeps the resume point recent, so a reconnect
+                # after compaction resumes instead of re-reading the whole tree.
+                self.revision = max(self.revision, batch.progress)
+        except StoreUnavailable as error:
+            log.warning("etcd watch lost at revision %d: %s", self.revision, error)
+            await self._store.reconnect()
+            if not opened:
+                raise
