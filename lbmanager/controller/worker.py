@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from lbmanager.controller.unit import Settle, SyncUnit, TargetResult
 from lbmanager.errors import PermanentError, TransientError
-from lbmanager.runtime.retry import Backoff, retrying
+from lbmanager.runtime.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +59,27 @@ class Worker:
             await asyncio.sleep(wake - time.monotonic())
 
     async def _sync_until_settled(self) -> list[TargetResult]:
+        # A transient error is retried (logged by the retry hook) until the unit syncs.
+        return await retry(self._sync_once, what=f"sync {self.name}", on=TransientError,
+                           backoff=self._backoff, logger=log)
+
+    async def _sync_once(self) -> list[TargetResult]:
         # Every attempt starts from the newest state: clearing dirty first means a kick that
         # lands mid-sync is never lost, and many kicks collapse into one follow-up sync.
-        async for attempt in retrying(self._backoff, TransientError):
-            with attempt:
-                self._dirty.clear()
-                full, self._full = self._full, False
-                self.syncs += 1
-                try:
-                    return await self.unit.sync(full)
-                except TransientError as error:
-                    log.warning("sync %s: transient error, retrying: %s", self.name, error)
-                    raise
-                except PermanentError as error:
-                    return self._failed(str(error))
-                except Exception as error:
-                    # The worker supervises its unit: a surprise (a malformed AWS answer, a
-                    # bug) is reported on this unit's targets and never stops the others.
-                    log.exception("sync %s: unexpected error", self.name)
-                    return self._failed(f"unexpected {type(error).__name__}: {error}")
-        raise AssertionError("unreachable: retries are unbounded")  # pragma: no cover
+        self._dirty.clear()
+        full, self._full = self._full, False
+        self.syncs += 1
+        try:
+            return await self.unit.sync(full)
+        except PermanentError as error:
+            return self._failed(str(error))
+        except TransientError:
+            raise
+        except Exception as error:
+            # The worker supervises its unit: a surprise (a malformed AWS answer, a bug) is
+            # reported on this unit's targets and never stops the others.
+            log.exception("sync %s: unexpected error", self.name)
+            return self._failed(f"unexpected {type(error).__name__}: {error}")
 
     def _failed(self, error: str) -> list[TargetResult]:
         return [TargetResult(t, error=error) for t in self.unit.targets()]

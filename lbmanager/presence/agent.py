@@ -23,7 +23,7 @@ from lbmanager.presence.container import view_from_inspect
 from lbmanager.presence.labels import ContainerView, Identity, Match, wanted_keys
 from lbmanager.presence.leases import LeasedKeys
 from lbmanager.runtime.lifecycle import Shutdown, raise_when_set
-from lbmanager.runtime.retry import Backoff, retrying
+from lbmanager.runtime.retry import Backoff, retry
 from lbmanager.store.etcd import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,9 +77,8 @@ class Agent:
 
     async def _follow_docker(self) -> None:
         while True:
-            async for attempt in retrying(self._backoff, DockerLost):
-                with attempt:
-                    await self._follow_once()
+            await retry(self._follow_once, what="follow Docker", on=DockerLost,
+                        backoff=self._backoff, logger=log)
             # The stream broke after a good listing: reconnect soon, but never in a tight loop.
             await asyncio.sleep(self._backoff.initial)
 
@@ -101,9 +100,9 @@ class Agent:
                     await self._on_event(docker, event)
             log.warning("Docker event stream ended; reconnecting")
         except (aiodocker.DockerError, aiohttp.ClientError, OSError) as error:
-            log.warning("Docker unavailable (%s); reconnecting", error)
             if not listed:
-                raise DockerLost(str(error)) from error
+                raise DockerLost(f"Docker unavailable: {error}") from error
+            log.warning("Docker unavailable (%s); reconnecting", error)
 
     async def _list(self, docker: aiodocker.Docker) -> None:
         self._views = {}
@@ -146,9 +145,8 @@ class Agent:
                 wanted.update((key, value.encode()) for key, value in result.keys.items())
         if wanted == self._holding:
             return
-        async for attempt in retrying(self._backoff, StoreUnavailable):
-            with attempt:
-                await self._held.put(wanted)
+        await retry(lambda: self._held.put(wanted), what="put the presence keys",
+                    on=StoreUnavailable, backoff=self._backoff, logger=log)
         self._holding = wanted
         log.info("holding %d keys", len(wanted))
 

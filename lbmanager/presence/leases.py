@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
-from lbmanager.runtime.retry import Backoff, retrying
+from lbmanager.runtime.retry import Backoff, retry
 from lbmanager.store.etcd import Compacted, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -63,39 +64,24 @@ class LeasedKeys:
         if not lease:
             return
         try:
-            async with asyncio.timeout(WITHDRAW_BUDGET):
-                async for attempt in retrying(self._backoff, StoreUnavailable):
-                    with attempt:
-                        await self._revoke(lease)
+            await retry(lambda: self._store.revoke(lease), what=f"revoke lease {lease:x}",
+                        on=StoreUnavailable, backoff=replace(self._backoff, budget=WITHDRAW_BUDGET),
+                        recover=self._store.reconnect, logger=log)
         except (TimeoutError, StoreUnavailable) as error:
             log.warning("could not revoke lease %x (%s); its keys expire within %d s",
                         lease, error or "etcd out of reach", self._ttl)
-
-    async def _revoke(self, lease: int) -> None:
-        try:
-            await self._store.revoke(lease)
-        except StoreUnavailable:
-            await self._store.reconnect()
-            raise
 
     async def keep_alive(self) -> None:
         """Refresh the lease every third of the TTL, forever; re-put after an expiry."""
         while True:
             await asyncio.sleep(self._ttl / 3)
-            async for attempt in retrying(self._backoff, StoreUnavailable):
-                with attempt:
-                    await self._refresh()
+            await retry(self._refresh, what="refresh the lease", on=StoreUnavailable,
+                        backoff=self._backoff, recover=self._store.reconnect, logger=log)
 
     async def _refresh(self) -> None:
         if not self._lease:
             return
-        try:
-            alive = await self._store.keep_alive(self._lease) > 0
-        except StoreUnavailable as error:
-            log.warning("cannot refresh lease %x, retrying: %s", self._lease, error)
-            await self._store.reconnect()
-            raise
-        if not alive:
+        if await self._store.keep_alive(self._lease) <= 0:
             await self._renew()
 
     async def _renew(self) -> None:
@@ -110,9 +96,8 @@ class LeasedKeys:
         while True:
             await self._changed.wait()
             self._changed.clear()
-            async for attempt in retrying(self._backoff, StoreUnavailable):
-                with attempt:
-                    await self._watch_ours()
+            await retry(self._watch_ours, what="watch our keys", on=StoreUnavailable,
+                        backoff=self._backoff, recover=self._store.reconnect, logger=log)
 
     async def _watch_ours(self) -> None:
         if not self._keys:
@@ -133,9 +118,6 @@ class LeasedKeys:
                     return  # our key set or lease changed: watch again from our newest put
         except Compacted:
             await self._check_directly(prefix)
-        except StoreUnavailable:
-            await self._store.reconnect()
-            raise
 
     async def _check_directly(self, prefix: str) -> None:
         """The events since our put are gone: compare our keys with what etcd holds now."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lbmanager.runtime.retry import Backoff, retrying
+from lbmanager.runtime.retry import Backoff, retry
 from lbmanager.store.etcd import Compacted, Event, KeyValue, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,9 @@ class TreeFollower:
 
     async def read(self) -> None:
         """Read both prefixes at one revision, retrying while etcd is unavailable."""
-        async for attempt in retrying(self._backoff, StoreUnavailable):
-            with attempt:
-                try:
-                    revision, (tree, state) = await self._store.read(self._prefixes)
-                except StoreUnavailable as error:
-                    log.warning("cannot read the tree yet, retrying: %s", error)
-                    await self._store.reconnect()
-                    raise
+        revision, (tree, state) = await retry(
+            lambda: self._store.read(self._prefixes), what="read the tree", on=StoreUnavailable,
+            backoff=self._backoff, recover=self._store.reconnect, logger=log)
         log.info("read %d keys at revision %d", len(tree), revision)
         self.revision = revision
         self._on_snapshot(revision, tree, state)
@@ -44,9 +39,9 @@ class TreeFollower:
         """Watch from the last revision seen + 1, forever; re-read the tree after compaction."""
         while True:
             try:
-                async for attempt in retrying(self._backoff, StoreUnavailable):
-                    with attempt:
-                        await self._watch_until_broken()
+                await retry(self._watch_until_broken, what="watch the tree",
+                            on=StoreUnavailable, backoff=self._backoff,
+                            recover=self._store.reconnect, logger=log)
             except Compacted as compacted:
                 log.warning("revision %d was compacted (%s); reading the whole tree again",
                             self.revision + 1, compacted)
@@ -66,7 +61,7 @@ class TreeFollower:
                 # after compaction resumes instead of re-reading the whole tree.
                 self.revision = max(self.revision, batch.progress)
         except StoreUnavailable as error:
+            if not opened:
+                raise  # the retry policy moves to the next endpoint and backs off
             log.warning("etcd watch lost at revision %d: %s", self.revision, error)
             await self._store.reconnect()
-            if not opened:
-                raise

@@ -39,7 +39,7 @@ def view(labels: Mapping[str, str], **fields: Any) -> ContainerView:
 
 
 def host_port(value: str) -> str:
-    """The elbv2 member check the kind table would need for agent members: ``ip:port``, ``[ip6]:port``."""
+    """The elbv2 member check a kind row would hold: ``ip:port``, ``[ip6]:port``."""
     host, _, port = value.rpartition(":")
     ip = segments.canonical_ip(host.removeprefix("[").removesuffix("]"))
     if not (port.isdigit() and 0 < int(port) < 65536 and (":" in ip) == host.startswith("[")):

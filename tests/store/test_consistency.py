@@ -121,7 +121,7 @@ async def test_stop_while_waiting_for_etcd_at_start(
     service = Service(settings, FAST_BACKOFF)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    await wait_for(lambda: "cannot read the tree yet" in caplog.text, what="a failed first read")
+    await wait_for(lambda: "read the tree: " in caplog.text, what="a failed first read")
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 5)
