@@ -15,13 +15,14 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import aetcd  # noqa: E402
-from docker_client import DockerClient  # noqa: E402
-from docker_engine import DockerEngine, build_busybox_image  # noqa: E402
-from servers import EtcdServer  # noqa: E402
+import aetcd
+from docker_client import DockerClient
+from docker_engine import DockerEngine, build_busybox_image
+from servers import EtcdServer
+
+HERE = Path(__file__).resolve().parent
 
 INSTANCE = "i-0123456789abcdef0"
 SAMPLES = 30

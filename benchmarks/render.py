@@ -165,7 +165,7 @@ async def burst(lb: LoadBalancer, etcd: aetcd.Client, prefix: str, count: int,
     pattern = re.compile(rf"{re.escape(HOST)}:(\d+)")
     async with asyncio.timeout(60):
         # Polling: the file is another process's, and this is the moment it is seen complete.
-        while not ports <= {int(p) for p in pattern.findall(lb.destination.read_text())}:  # noqa: ASYNC110
+        while not ports <= {int(p) for p in pattern.findall(lb.destination.read_text())}:  # noqa: ASYNC110 - see above
             await asyncio.sleep(0.005)
         complete = time.time()
         done = reloads(lb.reload_log)

@@ -57,7 +57,7 @@ def service_env(aws_endpoint: str) -> dict[str, str]:
     """Our environment less AWS/LBMANAGER/ETCD settings, pointed at ``aws_endpoint``."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "LBMANAGER_", "ETCD_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy
                AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=aws_endpoint,
                AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
                AWS_EC2_METADATA_DISABLED="true")

@@ -17,7 +17,7 @@ OnEvents = Callable[[list[Event]], None]
 class TreeFollower:
     """Hands the tree to ``on_snapshot`` at one revision, then every change to ``on_events``."""
 
-    def __init__(self, store: Store, tree_prefix: str, state_prefix: str,  # noqa: PLR0917
+    def __init__(self, store: Store, tree_prefix: str, state_prefix: str,  # noqa: PLR0917 - wiring, named at the call
                  on_snapshot: OnSnapshot, on_events: OnEvents, backoff: Backoff) -> None:
         self._store = store
         self._prefixes = (tree_prefix, state_prefix)
