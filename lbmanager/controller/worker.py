@@ -6,12 +6,38 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from lbmanager.controller.unit import Settle, SyncUnit, TargetResult
 from lbmanager.errors import PermanentError, TransientError
 from lbmanager.runtime.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    """Where the settle window reads the time and waits (a test passes a clock it moves)."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock."""
+
+
+class MonotonicClock:
+    """The real clock: `time.monotonic` and `asyncio.sleep`."""
+
+    def now(self) -> float:
+        """`time.monotonic()`."""
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        """`asyncio.sleep(seconds)`."""
+        await asyncio.sleep(seconds)
+
+
+MONOTONIC = MonotonicClock()
 
 
 class Worker:
@@ -24,12 +50,15 @@ class Worker:
         report: Callable[[str, list[TargetResult]], None],
         backoff: Backoff,
         settle: Settle | None = None,
+        *,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self.name = name
         self.unit = unit
         self._report = report
         self._backoff = backoff
         self._settle = settle or unit.settle
+        self._clock = clock
         self._dirty = asyncio.Event()
         self._full = False
         self._last_kick = self._last_sync = -float("inf")
@@ -38,7 +67,7 @@ class Worker:
     def kick(self, full: bool = False) -> None:
         """Mark dirty (``full``: read the cloud afresh); synchronous and idempotent."""
         self._full = self._full or full
-        self._last_kick = time.monotonic()
+        self._last_kick = self._clock.now()
         self._dirty.set()
 
     async def run(self) -> None:
@@ -48,15 +77,16 @@ class Worker:
             if self._last_kick - self._last_sync < self._settle.quiet:
                 await self._wait_for_quiet()
             results = await self._sync_until_settled()
-            self._last_sync = time.monotonic()
+            self._last_sync = self._clock.now()
             self._report(self.name, results)
 
     async def _wait_for_quiet(self) -> None:
         """Sleep until no kick came for ``quiet`` seconds, or ``maximum`` seconds have passed."""
-        deadline = time.monotonic() + self._settle.maximum
+        clock = self._clock
+        deadline = clock.now() + self._settle.maximum
         # A timer, not polling: each pass sleeps exactly until the window may have closed.
-        while (wake := min(self._last_kick + self._settle.quiet, deadline)) > time.monotonic():  # noqa: ASYNC110
-            await asyncio.sleep(wake - time.monotonic())
+        while (wake := min(self._last_kick + self._settle.quiet, deadline)) > clock.now():
+            await clock.sleep(wake - clock.now())
 
     async def _sync_until_settled(self) -> list[TargetResult]:
         # A transient error is retried (logged by the retry hook) until the unit syncs.

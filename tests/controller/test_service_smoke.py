@@ -7,7 +7,12 @@ import pytest
 from cloud_calls import SyncReports, reports_fixture  # noqa: F401 - registers `reports`
 from harness import Cloud, running_service, wait_for
 
+from lbmanager.controller.unit import TargetResult
+from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
+
+WEB = Target("elb", "us-east-1", "web")
+NOWHERE = Target("elb", "us-east-1", "nowhere")
 
 
 async def test_members_reach_elb_and_route53(
@@ -51,16 +56,26 @@ async def test_malformed_key_is_reported_once_and_ignored(
 
 
 async def test_error_of_a_target_whose_keys_are_gone_is_cleared(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings, reports: SyncReports
 ) -> None:
-    """A missing ELB is reported; once its key is deleted, the report goes away."""
+    """A missing ELB is reported on that ELB alone (one beside it syncs clean); once its key is
+    deleted, the report goes away."""
     (instance,) = cloud.run_instances(1)
-    key = f"/lbManager/elb/us-east-1/nowhere/multiple/{instance}".encode()
+    cloud.create_elb("web")
+    missing = f"/lbManager/elb/us-east-1/nowhere/multiple/{instance}".encode()
+    # Both read at start-up: one DescribeLoadBalancers for both, failing for the missing one.
+    await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode(), b"")
+    await etcd.put(missing, b"")
     async with running_service(settings) as service:
-        await etcd.put(key, b"")
-        await wait_for(lambda: service.status.target_errors, what="the missing ELB reported")
-        await etcd.delete(key)
-        await wait_for(lambda: not service.status.target_errors, what="the report cleared")
+        assert await reports.wait(WEB) == TargetResult(WEB, (f"+ {instance}",))
+        failed = await reports.wait(NOWHERE)
+        assert failed.error is not None
+        assert failed.error.startswith("DescribeLoadBalancers us-east-1: LoadBalancerNotFound: ")
+        assert failed.error.endswith("nowhere")  # the message names the missing ELB
+        assert service.status.target_errors == {NOWHERE: failed.error}
+        await etcd.delete(missing)
+        assert await reports.wait(NOWHERE, 2) == TargetResult(NOWHERE)
+        assert service.status.target_errors == {}
 
 
 async def test_newest_single_wins_at_start_up_whatever_the_key_order(

@@ -71,15 +71,20 @@ async def test_compaction_while_disconnected_forces_full_reread(
 
 
 async def test_etcd_restart_under_running_service(
-    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud, settings: Settings
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud, settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The service reconnects to a restarted etcd and keeps following the tree."""
+    """The service notices etcd going down, reconnects once it is back and keeps following
+    the tree."""
     first, second = cloud.run_instances(2)
     cloud.create_elb("web")
     await etcd.put(f"{ELB}{first}".encode(), b"")
     async with running_service(settings):
         await wait_for(lambda: cloud.elb_instances("web") == {first}, what="first registered")
-        etcd_server.restart()
+        # Off the event loop: the service must run while etcd is down, not wait for it.
+        await asyncio.to_thread(etcd_server.stop)
+        await wait_for(lambda: "etcd watch lost" in caplog.text, what="the watch to break")
+        await asyncio.to_thread(etcd_server.start)
         client = aetcd.Client(host="127.0.0.1", port=etcd_server.port)
         try:
             await client.put(f"{ELB}{second}".encode(), b"")
@@ -90,24 +95,37 @@ async def test_etcd_restart_under_running_service(
                        what="changes after the restart to be synced")
 
 
+def failed_reads(caplog: pytest.LogCaptureFixture) -> int:
+    """How many times the retry hook logged a failed read of the tree."""
+    return sum(1 for record in caplog.records
+               if record.getMessage().startswith("read the tree: ")
+               and "retrying in" in record.getMessage())
+
+
 async def test_service_waits_for_etcd_at_start(
-    etcd_server: EtcdServer, cloud: Cloud, settings: Settings
+    etcd_server: EtcdServer, cloud: Cloud, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With etcd down at start-up, the service retries the first read instead of failing."""
+    """With etcd down at start-up, the service retries the first read instead of failing,
+    and syncs once etcd is up."""
     first, = cloud.run_instances(1)
     cloud.create_elb("web")
-    etcd_server.stop()
+    await asyncio.to_thread(etcd_server.stop)
     service = Service(settings, FAST_BACKOFF)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
     try:
-        etcd_server.start()
+        await wait_for(lambda: failed_reads(caplog) >= 1, what="a failed read while etcd is down")
+        assert not task.done()
+        assert not service.ready.is_set()
+        # Off the event loop, so the service keeps retrying while etcd starts.
+        await asyncio.to_thread(etcd_server.start)
         client = aetcd.Client(host="127.0.0.1", port=etcd_server.port)
         try:
             await client.put(f"{ELB}{first}".encode(), b"")
         finally:
             await client.close()
         await wait_for(lambda: cloud.elb_instances("web") == {first}, what="first registered")
+        assert service.ready.is_set()
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
@@ -117,11 +135,11 @@ async def test_stop_while_waiting_for_etcd_at_start(
     etcd_server: EtcdServer, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A stop request ends the service even while its first read still waits for etcd."""
-    etcd_server.stop()
+    await asyncio.to_thread(etcd_server.stop)
     service = Service(settings, FAST_BACKOFF)
     stop = asyncio.Event()
     task = asyncio.create_task(service.run(stop))
-    await wait_for(lambda: "read the tree: " in caplog.text, what="a failed first read")
+    await wait_for(lambda: failed_reads(caplog) >= 1, what="a failed first read")
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 5)
