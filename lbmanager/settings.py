@@ -1,15 +1,51 @@
-"""The one settings object: flags and LBMANAGER_* environment variables, validated once."""
+"""The settings of every command: flags and LBMANAGER_* environment variables, validated once.
+
+One class per command, composed from shared field groups; `lbmanager.cli.flags` turns each
+class into its command's flags, so a command lists exactly the settings it reads.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from lbmanager.plan.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """Marks a field as a positional argument: given on the command line, never read from the
+    environment. ``after_dashes``: the words after ``--`` (not parsed by argparse)."""
+
+    metavar: str
+    nargs: Literal["?", "+"] | None = None
+    after_dashes: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """How a field's flag differs from ``--field-name``: another name, a metavar."""
+
+    name: str | None = None
+    metavar: str | None = None
+
+
+def positional(field: FieldInfo) -> Arg | None:
+    """The field's Arg marker, if it is a positional argument."""
+    return next((m for m in field.metadata if isinstance(m, Arg)), None)
 
 
 def parse_endpoints(text: str) -> list[tuple[str, int]]:
@@ -29,46 +65,121 @@ def parse_endpoints(text: str) -> list[tuple[str, int]]:
     return endpoints
 
 
-class Settings(BaseSettings):
-    """Every setting of `lbmanager run` (SPEC §6); the other commands use a subset."""
+def _endpoints(value: str) -> str:
+    parse_endpoints(value)
+    return value
+
+
+def _key_path(value: str) -> str:
+    value = value.rstrip("/")
+    if not value.startswith("/") or "//" in value:
+        raise ValueError(f"must be an absolute key path like /lbManager, got {value!r}")
+    return value
+
+
+_KeyPath = Annotated[str, AfterValidator(_key_path)]
+_KEY_HELP = "KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)"
+_MemberKeyArg = Annotated[str, Arg("KEY"), Field(description=_KEY_HELP)]
+_Ttl = Annotated[int, Field(gt=0, description="lease TTL in seconds: keys vanish this long after "
+                                             "a crash")]
+_Value = Annotated[str, Field(description="value to store")]
+_RenderConfig = Annotated[Path | None, Field(
+    description="TOML file of nginx/haproxy templates to render (docs/local.md)")]
+
+
+class _FlagVariables(EnvSettingsSource):
+    """LBMANAGER_* variables of the flags; positional arguments are never read from them."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """No value for a positional argument, the variable's for a flag."""
+        if positional(field) is not None:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+class CommandSettings(BaseSettings):
+    """What every command's settings share: LBMANAGER_* variables, frozen, no unknown field."""
 
     model_config = SettingsConfigDict(env_prefix="LBMANAGER_", frozen=True, extra="forbid")
 
-    etcd_endpoints: str = "http://127.0.0.1:2379"
-    prefix: str = "/lbManager"
-    state_prefix: str = "/lbManagerState"
-    resync_interval: float = Field(60.0, gt=0)
-    route53_ttl: int = Field(60, ge=0, le=2_147_483_647)
-    route53_rps: float = Field(5.0, gt=0)
-    policy: Policy = Policy.SYNC
-    dry_run: bool = False
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    log_format: Literal["text", "json"] = "text"
-    status_addr: str = "127.0.0.1:9180"
-    render_config: Path | None = None
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The flags given (as keywords) over LBMANAGER_* variables; nothing else."""
+        return init_settings, _FlagVariables(settings_cls)
+
+
+class StoreSettings(CommandSettings):
+    """etcd, the member tree and logging: what every command but `local` takes."""
+
+    etcd_endpoints: Annotated[str, AfterValidator(_endpoints)] = Field(
+        "http://127.0.0.1:2379", description="comma-separated etcd URLs")
+    prefix: _KeyPath = Field("/lbManager", description="key prefix of the member tree")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug, info, warning or error")
+    log_format: Literal["text", "json"] = Field("text", description="text or json")
 
     def endpoints(self) -> list[tuple[str, int]]:
         """The etcd endpoints as (host, port) pairs."""
         return parse_endpoints(self.etcd_endpoints)
 
-    @field_validator("etcd_endpoints")
-    @classmethod
-    def _endpoints(cls, value: str) -> str:
-        parse_endpoints(value)
-        return value
-
-    @field_validator("prefix", "state_prefix")
-    @classmethod
-    def _prefix(cls, value: str) -> str:
-        value = value.rstrip("/")
-        if not value.startswith("/") or "//" in value:
-            raise ValueError(f"must be an absolute key path like /lbManager, got {value!r}")
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+
+class StateSettings(StoreSettings):
+    """Plus the record of the targets lbmanager manages."""
+
+    state_prefix: _KeyPath = Field("/lbManagerState",
+                                  description="key prefix of the managed-target record")
+
+    @model_validator(mode="after")
+    def _prefixes_apart(self) -> StateSettings:
+        tree, state = self.prefix + "/", self.state_prefix + "/"
+        if tree.startswith(state) or state.startswith(tree):
+            raise ValueError("--prefix and --state-prefix must not contain one another")
+        return self
+
+
+class _CloudGroup(CommandSettings):
+    """How the AWS sync writes."""
+
+    route53_ttl: int = Field(60, ge=0, le=2_147_483_647,
+                             description="TTL of the record sets lbmanager writes")
+    route53_rps: float = Field(5.0, gt=0,
+                               description="Route53 requests per second for the whole account")
+    policy: Policy = Field(Policy.SYNC,
+                           description="sync: add and remove; upsert-only: never remove")
+
+
+class _ServiceGroup(CommandSettings):
+    """How a long-running sync runs."""
+
+    resync_interval: float = Field(60.0, gt=0,
+                                   description="seconds between full resyncs that correct drift")
+    dry_run: bool = Field(False, description="log planned changes, write nothing")
+
+
+class PlanSettings(_CloudGroup, StateSettings):
+    """`lbmanager plan`: reads the tree and the cloud, writes nothing."""
+
+    render_config: _RenderConfig = None
+
+
+class Settings(_ServiceGroup, _CloudGroup, StateSettings):
+    """`lbmanager run` (SPEC §6): every setting the controller reads."""
+
+    status_addr: str = Field("127.0.0.1:9180",
+                             description="HOST:PORT of the status API, reserved")
+    render_config: _RenderConfig = None
 
     @field_validator("status_addr")
     @classmethod
@@ -78,9 +189,108 @@ class Settings(BaseSettings):
             raise ValueError(f"expected HOST:PORT, got {value!r}")
         return value
 
+
+class RenderSettings(_ServiceGroup, StateSettings):
+    """`lbmanager render`: the templates alone, no AWS."""
+
+    render_config: Annotated[Path, Flag("--config", "FILE")] = Field(
+        description="the render configuration (TOML, docs/local.md); required")
+    once: bool = Field(False, description="render each template once and exit (1 if any failed)")
+
+
+def service_settings(settings: StateSettings) -> Settings:
+    """The controller's Settings for a command that takes only some of them (plan, render):
+    the others keep their defaults, never LBMANAGER_* variables that command does not take."""
+    # Built without validation: every value given was validated by the command's own class.
+    return Settings.model_construct(**settings.model_dump(include=set(Settings.model_fields)))
+
+
+class MemberAddSettings(StoreSettings):
+    """`lbmanager member add KEY`."""
+
+    key: _MemberKeyArg
+    value: _Value = ""
+
+
+class MemberRmSettings(StoreSettings):
+    """`lbmanager member rm KEY`."""
+
+    key: _MemberKeyArg
+
+
+class MemberLsSettings(StoreSettings):
+    """`lbmanager member ls [TARGET]`."""
+
+    target: Annotated[str, Arg("TARGET", nargs="?")] = Field(
+        "", description="only keys under this path")
+
+
+class ForgetSettings(StateSettings):
+    """`lbmanager forget TARGET`."""
+
+    target: Annotated[str, Arg("TARGET")] = Field(
+        description="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
+
+
+class RegisterSettings(StoreSettings):
+    """`lbmanager register KEY... [--exec -- CMD]` (docs/presence.md)."""
+
+    keys: Annotated[tuple[str, ...], Arg("KEY", nargs="+")] = Field(description=_KEY_HELP)
+    ttl: _Ttl = 15
+    value: _Value = ""
+    health_url: str | None = Field(None, description="put the keys only while this URL "
+                                                     "answers 2xx")
+    health_interval: float = Field(2.0, gt=0, description="seconds between health checks")
+    health_timeout: float = Field(1.0, gt=0, description="seconds before a health check fails")
+    healthy_threshold: int = Field(2, gt=0,
+                                   description="2xx answers in a row that make it healthy")
+    unhealthy_threshold: int = Field(2, gt=0,
+                                     description="failures in a row that make it unhealthy")
+    exec: bool = Field(False, description="run the command after -- as a child; exit with "
+                                          "its status")
+    drain: float | None = Field(None, gt=0, description="with --exec: seconds between "
+                                                        "withdrawing and stopping the child")
+    command: Annotated[tuple[str, ...], Arg("CMD", after_dashes=True)] = Field(
+        (), description="the command --exec runs")
+
     @model_validator(mode="after")
-    def _prefixes_apart(self) -> Settings:
-        tree, state = self.prefix + "/", self.state_prefix + "/"
-        if tree.startswith(state) or state.startswith(tree):
-            raise ValueError("--prefix and --state-prefix must not contain one another")
+    def _exec_has_command(self) -> RegisterSettings:
+        if self.exec != bool(self.command):
+            raise ValueError("--exec needs a command after --, and a command needs --exec")
         return self
+
+
+class AgentSettings(StoreSettings):
+    """`lbmanager agent` (docs/presence.md)."""
+
+    docker: str | None = Field(None, description="Docker daemon URL (default: DOCKER_HOST, "
+                                                 "else the local socket)")
+    ttl: _Ttl = 15
+    instance_id: str | None = Field(None, description="this host's EC2 instance id "
+                                                      "(default: metadata)")
+    host_ip: str | None = Field(None, description="this host's address (default: metadata "
+                                                  "public IPv4)")
+    internal: bool = Field(False, description="ELBv2/upstream members are container IP and "
+                                              "port, not host ones")
+    # NoDecode: a bad LBMANAGER_MATCH reaches the validator below, which names it.
+    match: Annotated[tuple[str, ...], NoDecode, Flag(metavar="REGEX=KIND/TARGET")] = Field(
+        (), description="containers whose name matches join TARGET (repeatable; "
+                        "LBMANAGER_MATCH is a JSON list)")
+    keep_on_exit: bool = Field(False, description="on SIGTERM leave the keys to expire instead "
+                                                  "of revoking them")
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _json_list(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError('expected a JSON list like ["^web-=elb/us-east-1/web"]') from None
+
+
+class LocalSettings(CommandSettings):
+    """`lbmanager local`."""
+
+    no_demo: bool = Field(False, description="do not create the demo ELB/zone")

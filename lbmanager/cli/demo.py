@@ -21,7 +21,6 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
             "AWS_DEFAULT_REGION": REGION}
 
 
-
 @dataclass(frozen=True, slots=True)
 class Demo:
     """What the demo created: the ELB's instances and the hosted zone's id."""
@@ -31,6 +30,7 @@ class Demo:
 
 
 def elb_path(instance: str) -> str:
+    """The member path of ``instance`` in the demo ELB."""
     return f"elb/{REGION}/{DEMO_ELB}/multiple/{instance}"
 
 

@@ -6,7 +6,6 @@ behind: the etcd child is terminated by PID, its temp dir removed, the emulator 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import ctypes
@@ -18,7 +17,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import uvloop
 from moto.server import ThreadedMotoServer
@@ -34,7 +35,6 @@ from lbmanager.cli.demo import (
     banner,
     elb_path,
 )
-from lbmanager.cli.main import load_settings
 from lbmanager.controller.service import Service, serve
 from lbmanager.keys.paths import format_key, parse_member_path
 from lbmanager.presence.agent import Agent, AgentConfig
@@ -50,15 +50,18 @@ HOST = "127.0.0.1"
 RESYNC_INTERVAL = 10.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1
+
+
 class LocalError(RuntimeError):
     """The private etcd or the emulator could not be started."""
 
 
-def run_local(demo: bool = True) -> int:
-    """Run the service against a private etcd and AWS emulator until Ctrl-C; exit 0."""
+def run_local(demo: bool, load_settings: Callable[[Mapping[str, Any]], Settings]) -> int:
+    """Run the service against a private etcd and AWS emulator until Ctrl-C; exit 0.
+    ``load_settings`` builds the service's settings from the values given over LBMANAGER_*."""
     etcd_port = _free_port()
-    settings = load_settings(argparse.Namespace(
-        etcd_endpoints=f"http://{HOST}:{etcd_port}", resync_interval=RESYNC_INTERVAL))
+    settings = load_settings(
+        {"etcd_endpoints": f"http://{HOST}:{etcd_port}", "resync_interval": RESYNC_INTERVAL})
     setup_logging(settings.log_level, settings.log_format)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the emulator logs every request
     with contextlib.ExitStack() as cleanup:

@@ -5,20 +5,22 @@ from __future__ import annotations
 from lbmanager.controller.oneshot import build_units, load_state, sync_once
 from lbmanager.controller.service import Service, serve
 from lbmanager.controller.wiring import open_context
-from lbmanager.render.unit import Templates
-from lbmanager.settings import Settings
+from lbmanager.render.unit import load_templates
+from lbmanager.settings import RenderSettings, service_settings
 
 
-async def render(settings: Settings, templates: Templates, once: bool) -> int:
-    """Render the templates: follow the tree, or with ``once`` sync each one time (exit 1 if
+async def render(settings: RenderSettings) -> int:
+    """Render the templates: follow the tree, or with --once sync each one time (exit 1 if
     any failed). With --dry-run, print the diff each would write, write nothing."""
-    if not once:
-        await serve(Service(settings, templates=templates, cloud=False))
+    templates = load_templates(settings.render_config)
+    service = service_settings(settings)
+    if not settings.once:
+        await serve(Service(service, templates=templates, cloud=False))
         return 0
-    opened = open_context(settings, apply=not settings.dry_run, templates=templates,
+    opened = open_context(service, apply=not settings.dry_run, templates=templates,
                           cloud=False)
     async with opened as (store, context, providers):
-        await load_state(store, settings, context)
+        await load_state(store, service, context)
         units = build_units(templates.targets(), context, providers)
         results = [result for unit in units for result in await sync_once(unit)]
     for result in results:

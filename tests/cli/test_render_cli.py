@@ -116,3 +116,9 @@ async def test_run_with_a_bad_render_config_exits_2(tmp_path: Path) -> None:
     path.write_text(BAD_CONFIGS["mode"][0])
     result = await run_cli("run", "--render-config", str(path), env=cli_env())
     assert_usage_error(result, str(path), "template 1 (nginx)", "mode")
+
+
+async def test_render_without_a_config_exits_2() -> None:
+    """`lbmanager render` needs --config (or LBMANAGER_RENDER_CONFIG): one line naming both."""
+    result = await run_cli("render", "--once", env=cli_env())
+    assert_usage_error(result, "--config (or LBMANAGER_RENDER_CONFIG)")

@@ -1,4 +1,4 @@
-"""The one settings object: SPEC §6 defaults, LBMANAGER_* variables, validation (no I/O)."""
+"""The settings classes: SPEC §6 defaults, LBMANAGER_* variables, validation (no I/O)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,19 @@ import os
 import pytest
 from pydantic import ValidationError
 
+from lbmanager.cli import flags
 from lbmanager.plan.policy import Policy
-from lbmanager.settings import Settings
+from lbmanager.settings import (
+    AgentSettings,
+    MemberAddSettings,
+    MemberLsSettings,
+    PlanSettings,
+    RegisterSettings,
+    Settings,
+    service_settings,
+)
+
+KEY = "elb/us-east-1/web/multiple/i-0123456789abcdef0"
 
 
 @pytest.fixture(autouse=True)
@@ -125,3 +136,64 @@ def test_settings_are_frozen_and_closed() -> None:
         settings.prefix = "/x"  # type: ignore[misc]
     with pytest.raises(ValidationError):
         Settings(bogus=1)  # type: ignore[call-arg]
+
+
+def test_register_reads_its_variables_and_a_flag_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LBMANAGER_TTL and LBMANAGER_HEALTH_URL set register's flags; a flag given wins."""
+    monkeypatch.setenv("LBMANAGER_TTL", "30")
+    monkeypatch.setenv("LBMANAGER_HEALTH_URL", "http://127.0.0.1:8080/health")
+    settings = flags.load(RegisterSettings, {"keys": [KEY]})
+    assert (settings.ttl, settings.health_url) == (30, "http://127.0.0.1:8080/health")
+    assert flags.load(RegisterSettings, {"keys": [KEY], "ttl": "7"}).ttl == 7
+
+
+def test_agent_match_variable_is_a_json_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LBMANAGER_MATCH holds a JSON list (a regex may contain a comma); booleans are true/false."""
+    monkeypatch.setenv("LBMANAGER_MATCH", '["^web-{1,2}=elb/us-east-1/web", "^api=upstream/api"]')
+    monkeypatch.setenv("LBMANAGER_KEEP_ON_EXIT", "true")
+    settings = AgentSettings()
+    assert settings.match == ("^web-{1,2}=elb/us-east-1/web", "^api=upstream/api")
+    assert settings.keep_on_exit is True
+
+
+def test_positional_arguments_are_never_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LBMANAGER_TARGET, _KEY and _COMMAND do not stand in for positional arguments."""
+    monkeypatch.setenv("LBMANAGER_TARGET", "elb/us-east-1/other")
+    monkeypatch.setenv("LBMANAGER_KEY", KEY)
+    monkeypatch.setenv("LBMANAGER_COMMAND", '["true"]')
+    assert MemberLsSettings().target == ""
+    with pytest.raises(ValidationError) as caught:
+        MemberAddSettings()
+    assert [error["loc"] for error in caught.value.errors()] == [("key",)]
+    assert RegisterSettings(keys=(KEY,)).command == ()
+
+
+def test_variables_of_settings_a_command_lacks_are_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bad values of other commands' variables do not concern `member add`."""
+    for name in ("ROUTE53_TTL", "DRY_RUN", "TTL", "STATE_PREFIX", "STATUS_ADDR"):
+        monkeypatch.setenv(f"LBMANAGER_{name}", "-1")
+    assert MemberAddSettings(key=KEY).key == KEY
+
+
+def test_exec_and_command_go_together() -> None:
+    """register's --exec needs a command after --, and a command needs --exec."""
+    assert RegisterSettings(keys=(KEY,), exec=True, command=("true",)).command == ("true",)
+    for given in ({"exec": True}, {"command": ("true",)}):
+        with pytest.raises(ValidationError, match="--exec needs a command"):
+            RegisterSettings(keys=(KEY,), **given)
+
+
+def test_service_settings_keep_the_commands_values_and_default_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`plan`'s settings become the controller's Settings; what plan lacks keeps its default,
+    whatever LBMANAGER_* says."""
+    monkeypatch.setenv("LBMANAGER_RESYNC_INTERVAL", "0")
+    monkeypatch.setenv("LBMANAGER_DRY_RUN", "true")
+    service = service_settings(PlanSettings(prefix="/a", route53_ttl=5))
+    assert (service.prefix, service.route53_ttl) == ("/a", 5)
+    assert (service.resync_interval, service.dry_run) == (60, False)

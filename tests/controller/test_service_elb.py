@@ -29,9 +29,9 @@ from cloud_calls import (
 from fault_proxy import DelayFault, FaultProxy
 from harness import Cloud, running_service, wait_for
 
-from lbmanager.cli import commands
+from lbmanager.cli import members
 from lbmanager.controller.unit import TargetResult
-from lbmanager.settings import Settings
+from lbmanager.settings import ForgetSettings, Settings
 
 DESCRIBE = "DescribeLoadBalancers"
 
@@ -243,7 +243,8 @@ async def test_forgotten_keyless_target_is_not_emptied(
         await reports.wait(elb_target("web"))
         await reports.wait(elb_target("other"))
     await etcd.delete(elb_key("web", "multiple", a))
-    assert await commands.forget(settings, "elb/us-east-1/web") == 0
+    forget = ForgetSettings(etcd_endpoints=settings.etcd_endpoints, target="elb/us-east-1/web")
+    assert await members.forget(forget) == 0
     assert await keys_under(etcd, b"/lbManagerState/") == {state_key(elb_target("other"))}
     proxy.calls.clear()
     async with running_service(settings):
