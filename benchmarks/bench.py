@@ -48,39 +48,47 @@ async def _watched(service: ServiceProcess) -> AsyncIterator[ServiceProcess]:
 
 
 def _args(etcd: EtcdServer, prefix: str, log_level: str) -> list[str]:
-    return [*service_args(etcd.endpoint, prefix, log_level),
-            "--status-addr", f"{HOST}:{free_port()}"]
+    return [
+        *service_args(etcd.endpoint, prefix, log_level),
+        "--status-addr",
+        f"{HOST}:{free_port()}",
+    ]
 
 
-async def _live(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client,
-                proxy: TimedProxy) -> list[Row]:
+async def _live(
+    options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client, proxy: TimedProxy
+) -> list[Row]:
     """Figures 1 and 2, with one service process."""
     prefix = "/bench"
-    async with elb_client(proxy.endpoint) as via_proxy, elb_client(
-            proxy.upstream, pool=4) as direct:
+    async with (
+        elb_client(proxy.endpoint) as via_proxy,
+        elb_client(proxy.upstream, pool=4) as direct,
+    ):
         await prepare(direct, etcd, prefix, options.rounds)
         service = ServiceProcess(_args(etcd_server, prefix, "warning"), service_env(proxy.endpoint))
         await service.start()
         async with _watched(service):
             await wait_started(etcd, prefix)
-            _say(f"service started (pid {service.pid}); measuring latency "
-                 f"({options.samples} samples + floor)...")
+            _say(
+                f"service started (pid {service.pid}); measuring latency "
+                f"({options.samples} samples + floor)..."
+            )
             lat = await latency(etcd, via_proxy, proxy, prefix, samples=options.samples)
             rows = latency_rows(lat)
             _say(table(rows))
             bursts = []
             for round_ in range(options.rounds):
                 _say(f"burst round {round_ + 1}/{options.rounds}: 1000 puts over 20 ELBs...")
-                bursts.append(await burst(etcd, direct, proxy, prefix,
-                                          names=burst_elbs(round_)))
+                bursts.append(await burst(etcd, direct, proxy, prefix, names=burst_elbs(round_)))
             rows_burst = burst_rows(bursts)
             _say(table(rows_burst))
             service.check_alive()
         return rows + rows_burst
 
 
-async def _cold(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client,
-                proxy: TimedProxy) -> list[Row]:
+async def _cold(
+    options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client, proxy: TimedProxy
+) -> list[Row]:
     """Figure 3, with a fresh service process on a fresh prefix."""
     tree = plan_tree("/cold", elbs=options.cold_elbs, members=100)
     async with elb_client(proxy.upstream, pool=16) as direct:
@@ -89,8 +97,9 @@ async def _cold(options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetc
         results = []
         for run in range(options.rounds):
             _say(f"cold start run {run + 1}/{options.rounds}...")
-            service = ServiceProcess(_args(etcd_server, tree.prefix, "info"),
-                                     service_env(proxy.endpoint))
+            service = ServiceProcess(
+                _args(etcd_server, tree.prefix, "info"), service_env(proxy.endpoint)
+            )
             async with _watched(service):
                 result = await cold_start(service, proxy, tree)
             floor = await moto_describe_floor(direct, tree)
@@ -115,8 +124,10 @@ async def main(options: argparse.Namespace) -> int:
                     rows += await _cold(options, etcd_server, etcd, proxy)
             finally:
                 await etcd.close()
-    _say(f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, {about['ram']}, "
-         f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s)\n")
+    _say(
+        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, {about['ram']}, "
+        f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s)\n"
+    )
     _say(table(rows))
     return 0
 
@@ -132,12 +143,21 @@ def _at_least(low: int) -> Callable[[str], int]:
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=_at_least(2), default=200,
-                        help="latency samples (default 200)")
-    parser.add_argument("--rounds", type=_at_least(1), default=3,
-                        help="burst rounds and cold-start runs; medians are reported (default 3)")
-    parser.add_argument("--cold-elbs", type=_at_least(0), default=1000,
-                        help="ELBs of 100 members for the cold start; 0 skips it (default 1000)")
+    parser.add_argument(
+        "--samples", type=_at_least(2), default=200, help="latency samples (default 200)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_at_least(1),
+        default=3,
+        help="burst rounds and cold-start runs; medians are reported (default 3)",
+    )
+    parser.add_argument(
+        "--cold-elbs",
+        type=_at_least(0),
+        default=1000,
+        help="ELBs of 100 members for the cold start; 0 skips it (default 1000)",
+    )
     return parser.parse_args()
 
 

@@ -46,8 +46,9 @@ class ColdResult:
 
 def plan_tree(prefix: str, elbs: int = 1000, members: int = 100) -> ColdTree:
     """Names and synthetic instance ids for the cold-start tree."""
-    return ColdTree(prefix, {f"cold-{n:04d}": [instance_id() for _ in range(members)]
-                             for n in range(elbs)})
+    return ColdTree(
+        prefix, {f"cold-{n:04d}": [instance_id() for _ in range(members)] for n in range(elbs)}
+    )
 
 
 async def populate(etcd: aetcd.Client, aws: Any, tree: ColdTree, workers: int = 8) -> float:
@@ -69,8 +70,9 @@ async def populate(etcd: aetcd.Client, aws: Any, tree: ColdTree, workers: int = 
         for name, ids in elbs:
             await create_elb(aws, name, ids)
 
-    await asyncio.gather(*(put_batches() for _ in range(workers)),
-                         *(create_elbs() for _ in range(workers)))
+    await asyncio.gather(
+        *(put_batches() for _ in range(workers)), *(create_elbs() for _ in range(workers))
+    )
     return time.perf_counter() - started
 
 
@@ -90,8 +92,9 @@ async def moto_describe_floor(aws: Any, tree: ColdTree, concurrency: int = 50) -
     return time.perf_counter() - started
 
 
-async def cold_start(service: ServiceProcess, proxy: TimedProxy, tree: ColdTree,
-                     settle: float = 1.0) -> ColdResult:
+async def cold_start(
+    service: ServiceProcess, proxy: TimedProxy, tree: ColdTree, settle: float = 1.0
+) -> ColdResult:
     """Start ``service`` and time it until its describes are answered; peak RSS after
     ``settle`` more seconds (VmHWM only grows, so a later read can only be larger)."""
     proxy.reset()
@@ -109,10 +112,14 @@ async def cold_start(service: ServiceProcess, proxy: TimedProxy, tree: ColdTree,
     read_at = service.first_line("read ")
     writes = [a for a in proxy.answered if a.action != DESCRIBE]
     return ColdResult(
-        keys=tree.keys, elbs=len(tree.members),
+        keys=tree.keys,
+        elbs=len(tree.members),
         tree_read=None if read_at is None else read_at - service.started_at,
         first_describe_sent=min(a.sent for a in describes) - service.started_at,
         first_plan=describes[0].at - service.started_at,
         all_checked=describes[chunks - 1].at - service.started_at,
-        describe_calls=len(describes), write_calls=len(writes), peak_rss_mb=rss,
-        moto_describe_floor=0.0)
+        describe_calls=len(describes),
+        write_calls=len(writes),
+        peak_rss_mb=rss,
+        moto_describe_floor=0.0,
+    )

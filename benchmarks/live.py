@@ -86,7 +86,8 @@ async def _floor_watcher(etcd: aetcd.Client, aws: Any) -> AsyncIterator[dict[str
             instance = event.kv.key.decode().rsplit("/", 1)[-1]
             seen[instance] = at
             await aws.register_instances_with_load_balancer(
-                LoadBalancerName=FLOOR_ELB, Instances=[{"InstanceId": instance}])
+                LoadBalancerName=FLOOR_ELB, Instances=[{"InstanceId": instance}]
+            )
 
     task = asyncio.create_task(follow())
     try:
@@ -98,8 +99,15 @@ async def _floor_watcher(etcd: aetcd.Client, aws: Any) -> AsyncIterator[dict[str
             await task
 
 
-async def latency(etcd: aetcd.Client, aws: Any, proxy: TimedProxy, prefix: str, *,
-                  samples: int = 200, warmup: int = 10) -> LatencyResult:
+async def latency(
+    etcd: aetcd.Client,
+    aws: Any,
+    proxy: TimedProxy,
+    prefix: str,
+    *,
+    samples: int = 200,
+    warmup: int = 10,
+) -> LatencyResult:
     """Alternate a put through the service and a floor sample; time each until moto answered
     the register call naming the new instance, as seen at the proxy."""
     service: list[float] = []
@@ -131,8 +139,16 @@ async def latency(etcd: aetcd.Client, aws: Any, proxy: TimedProxy, prefix: str, 
     return LatencyResult(service, floor, floor_watch, len(calls) / (warmup + samples))
 
 
-async def burst(etcd: aetcd.Client, moto_aws: Any, proxy: TimedProxy, prefix: str, *,
-                names: list[str], per_elb: int = 50, putters: int = 4) -> BurstResult:
+async def burst(
+    etcd: aetcd.Client,
+    moto_aws: Any,
+    proxy: TimedProxy,
+    prefix: str,
+    *,
+    names: list[str],
+    per_elb: int = 50,
+    putters: int = 4,
+) -> BurstResult:
     """Put ``per_elb`` keys for each of ``names`` (round-robin over the ELBs, by ``putters``
     concurrent sequential writers), then poll DescribeLoadBalancers at moto until all hold them."""
     wanted = {name: {instance_id() for _ in range(per_elb)} for name in names}
@@ -150,19 +166,24 @@ async def burst(etcd: aetcd.Client, moto_aws: Any, proxy: TimedProxy, prefix: st
     async with asyncio.timeout(120):
         while True:
             found = await moto_aws.describe_load_balancers(LoadBalancerNames=names)
-            held = {d["LoadBalancerName"]: {i["InstanceId"] for i in d["Instances"]}
-                    for d in found["LoadBalancerDescriptions"]}
+            held = {
+                d["LoadBalancerName"]: {i["InstanceId"] for i in d["Instances"]}
+                for d in found["LoadBalancerDescriptions"]
+            }
             if all(held[name] >= ids for name, ids in wanted.items()):
                 break
             await asyncio.sleep(POLL_INTERVAL)
     in_sync = time.perf_counter()
-    calls = [a for a in proxy.answered[before:]
-             if a.action == REGISTER and a.names()[0] in wanted]
+    calls = [a for a in proxy.answered[before:] if a.action == REGISTER and a.names()[0] in wanted]
     per_elb_calls = [sum(1 for a in calls if a.names() == [name]) for name in wanted]
     describes = [a for a in proxy.answered[before:] if a.action == "DescribeLoadBalancers"]
     return BurstResult(
-        keys=sum(map(len, wanted.values())), elbs=len(wanted), register_calls=len(calls),
-        max_registers_per_elb=max(per_elb_calls), describe_calls=len(describes),
+        keys=sum(map(len, wanted.values())),
+        elbs=len(wanted),
+        register_calls=len(calls),
+        max_registers_per_elb=max(per_elb_calls),
+        describe_calls=len(describes),
         put_seconds=last_put - started,
         to_in_sync_polled=in_sync - last_put,
-        to_last_register=max(a.at for a in calls) - last_put)
+        to_last_register=max(a.at for a in calls) - last_put,
+    )

@@ -82,8 +82,9 @@ async def burst(docker: DockerClient, times: KeyTimes) -> tuple[float, float, in
     numbers = range(SAMPLES, SAMPLES + BURST)
     async with docker.events(type=["container"], event=["start"]) as events:
         began = time.time()
-        await asyncio.gather(*(docker.run({"lbmanager.elb": f"us-east-1/bench-{n}"})
-                               for n in numbers))
+        await asyncio.gather(
+            *(docker.run({"lbmanager.elb": f"us-east-1/bench-{n}"}) for n in numbers)
+        )
         last_start = max([(await events.next())["timeNano"] / 1e9 for _ in numbers])
     last_key = max([await times.wait(times.put, key_of(n)) for n in numbers])
     return last_start - began, last_key - began, sum(1 for n in numbers if key_of(n) in times.put)
@@ -103,10 +104,22 @@ async def main() -> int:
     docker = DockerClient(engine.socket_path, build_busybox_image(engine))
     client = aetcd.Client(host="127.0.0.1", port=etcd_server.port)
     agent = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lbmanager", "agent", "--docker", engine.host,
-        "--instance-id", INSTANCE, "--host-ip", "127.0.0.1", "--log-level", "warning",
-        "--etcd-endpoints", etcd_server.endpoint,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"})
+        sys.executable,
+        "-m",
+        "lbmanager",
+        "agent",
+        "--docker",
+        engine.host,
+        "--instance-id",
+        INSTANCE,
+        "--host-ip",
+        "127.0.0.1",
+        "--log-level",
+        "warning",
+        "--etcd-endpoints",
+        etcd_server.endpoint,
+        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+    )
     times = KeyTimes()
     watcher = asyncio.create_task(times.follow(client))
     try:
@@ -122,12 +135,18 @@ async def main() -> int:
         await docker.close()
         engine.cleanup()
         etcd_server.cleanup()
-    print(f"| presence: start event → key in etcd, p50 / p99 ({SAMPLES}) | "
-          f"{pct(start_lat, 50):.1f} / {pct(start_lat, 99):.1f} ms | p50 < 50 ms |")
-    print(f"| presence: die event → key gone, p50 / p99 ({SAMPLES}) | "
-          f"{pct(die_lat, 50):.1f} / {pct(die_lat, 99):.1f} ms | |")
-    print(f"| presence: {BURST} containers started at once → last start event / all keys "
-          f"present | {docker_s:.2f} s / {burst_s:.2f} s ({present} keys) | |")
+    print(
+        f"| presence: start event → key in etcd, p50 / p99 ({SAMPLES}) | "
+        f"{pct(start_lat, 50):.1f} / {pct(start_lat, 99):.1f} ms | p50 < 50 ms |"
+    )
+    print(
+        f"| presence: die event → key gone, p50 / p99 ({SAMPLES}) | "
+        f"{pct(die_lat, 50):.1f} / {pct(die_lat, 99):.1f} ms | |"
+    )
+    print(
+        f"| presence: {BURST} containers started at once → last start event / all keys "
+        f"present | {docker_s:.2f} s / {burst_s:.2f} s ({present} keys) | |"
+    )
     print(f"(median start latency {1000 * statistics.median(start_lat):.1f} ms)")
     return 0
 

@@ -91,8 +91,9 @@ async def _gone(lb: LoadBalancer, old_workers: set[int]) -> None:
             await _poll(lb)
 
 
-async def _change(lb: LoadBalancer, put: Awaitable[object], live: Awaitable[float],
-                  logged: int) -> tuple[float, float, int]:
+async def _change(
+    lb: LoadBalancer, put: Awaitable[object], live: Awaitable[float], logged: int
+) -> tuple[float, float, int]:
     """Make one change and wait until it is live: (seconds from just before the change until
     ``live``'s time, until the reload command started, reloads it caused)."""
     at = time.time()
@@ -103,8 +104,15 @@ async def _change(lb: LoadBalancer, put: Awaitable[object], live: Awaitable[floa
     return done, (new[0].start - at if new else float("nan")), len(new)
 
 
-async def latency(lb: LoadBalancer, etcd: aetcd.Client, backends: Backends, prefix: str, *,
-                  probes: list[int], samples: int) -> Samples:
+async def latency(
+    lb: LoadBalancer,
+    etcd: aetcd.Client,
+    backends: Backends,
+    prefix: str,
+    *,
+    probes: list[int],
+    samples: int,
+) -> Samples:
     """Put a member key (a live backend), poll until a request reaches it; delete it, poll until
     it is out of rotation. WARMUP samples first, dropped."""
     result = Samples([], [], [], [], 0.0)
@@ -121,10 +129,12 @@ async def latency(lb: LoadBalancer, etcd: aetcd.Client, backends: Backends, pref
         backends.arm(port)
         logged = len(reloads(lb.reload_log))
         add, to_reload, count = await _change(
-            lb, etcd.put(member_key(prefix, port), b""), reached(port), logged)
+            lb, etcd.put(member_key(prefix, port), b""), reached(port), logged
+        )
         logged += count
         remove, _, count_del = await _change(
-            lb, etcd.delete(member_key(prefix, port)), gone(port, lb.workers()), logged)
+            lb, etcd.delete(member_key(prefix, port)), gone(port, lb.workers()), logged
+        )
         if n >= WARMUP:
             result.add.append(add)
             result.to_reload.append(to_reload)
@@ -147,8 +157,9 @@ class BurstResult:
     to_reloaded: float  # last put → the reload of that file done (wrapper's end time)
 
 
-async def burst(lb: LoadBalancer, etcd: aetcd.Client, prefix: str, count: int,
-                putters: int = 4) -> BurstResult:
+async def burst(
+    lb: LoadBalancer, etcd: aetcd.Client, prefix: str, count: int, putters: int = 4
+) -> BurstResult:
     """Put ``count`` member keys (ports nobody serves) by ``putters`` concurrent writers; poll the
     rendered file until it holds them all, then until no reload came for 1 s."""
     ports = {free_port() for _ in range(count)}
@@ -177,8 +188,13 @@ async def burst(lb: LoadBalancer, etcd: aetcd.Client, prefix: str, count: int,
     lb.check_alive()
     if done[-1].status != 0:
         raise RuntimeError(f"{lb.name}: the last reload exited {done[-1].status}")
-    return BurstResult(len(ports), last_put - started, len(done) - before,
-                       complete - last_put, done[-1].end - last_put)
+    return BurstResult(
+        len(ports),
+        last_put - started,
+        len(done) - before,
+        complete - last_put,
+        done[-1].end - last_put,
+    )
 
 
 def _ms(values: list[float]) -> str:
@@ -195,24 +211,30 @@ def rows(name: str, lat: Samples, bursts: BurstResult) -> list[Row]:
     per_change = statistics.mean(lat.reloads_per_change)
     return [
         (f"{name}: put → new backend reached, p50 / p99 ({n})", _ms(lat.add), "", ""),
-        (f"{name}:   of which put → reload command started, p50 / p99", _ms(lat.to_reload), "",
-         ""),
-        (f"{name}: delete → backend no longer reached, p50 / p99 ({n})", _ms(lat.remove), "",
-         ""),
-        (f"{name}: reloads per isolated change", f"{per_change:.2f}", "1",
-         _met(per_change == 1)),
-        (f"{name}: polling while a change is pending (fresh connections)",
-         f"{lat.poll_rate:.0f} requests/s", "", ""),
+        (f"{name}:   of which put → reload command started, p50 / p99", _ms(lat.to_reload), "", ""),
+        (f"{name}: delete → backend no longer reached, p50 / p99 ({n})", _ms(lat.remove), "", ""),
+        (f"{name}: reloads per isolated change", f"{per_change:.2f}", "1", _met(per_change == 1)),
+        (
+            f"{name}: polling while a change is pending (fresh connections)",
+            f"{lat.poll_rate:.0f} requests/s",
+            "",
+            "",
+        ),
         (f"{name}: burst of {bursts.keys} puts, put time", f"{bursts.put_seconds:.2f} s", "", ""),
         (f"{name}: burst: reloads", str(bursts.reloads), "≤ 2", _met(bursts.reloads <= 2)),
-        (f"{name}: burst: last put → file holds all {bursts.keys} (polled every 5 ms)",
-         f"{bursts.to_file:.3f} s", "", ""),
+        (
+            f"{name}: burst: last put → file holds all {bursts.keys} (polled every 5 ms)",
+            f"{bursts.to_file:.3f} s",
+            "",
+            "",
+        ),
         (f"{name}: burst: last put → its reload done", f"{bursts.to_reloaded:.3f} s", "", ""),
     ]
 
 
-async def measure(name: str, etcd_server: EtcdServer, etcd: aetcd.Client,
-                  options: argparse.Namespace) -> list[Row]:
+async def measure(
+    name: str, etcd_server: EtcdServer, etcd: aetcd.Client, options: argparse.Namespace
+) -> list[Row]:
     """Backends, the load balancer, the service; the latency samples, then the burst."""
     root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     prefix = f"/benchRender{name.capitalize()}"
@@ -226,13 +248,21 @@ async def measure(name: str, etcd_server: EtcdServer, etcd: aetcd.Client,
         await lb.start()
         config = root / "render.toml"
         config.write_text(render_config(lb, WAIT_MIN, WAIT_MAX))
-        args = [*service_args(etcd_server.endpoint, prefix, "warning"),
-                "--render-config", str(config), "--status-addr", f"{HOST}:{free_port()}"]
+        args = [
+            *service_args(etcd_server.endpoint, prefix, "warning"),
+            "--render-config",
+            str(config),
+            "--status-addr",
+            f"{HOST}:{free_port()}",
+        ]
         service = ServiceProcess(args, service_env(f"http://{HOST}:9"))  # no AWS call is made
         await service.start()
         await _reached(lb, {str(port) for port in base})
-        print(f"{name} (pid {lb.pid}) on port {lb.port} serves the rendered config; "
-              f"{options.samples} samples...", flush=True)
+        print(
+            f"{name} (pid {lb.pid}) on port {lb.port} serves the rendered config; "
+            f"{options.samples} samples...",
+            flush=True,
+        )
         lat = await latency(lb, etcd, backends, prefix, probes=probes, samples=options.samples)
         print(f"{name}: burst of {options.burst} keys...", flush=True)
         result = await burst(lb, etcd, prefix, options.burst)
@@ -266,21 +296,31 @@ async def main(options: argparse.Namespace) -> int:
                 figures += await measure(name, etcd_server, etcd, options)
         finally:
             await etcd.close()
-    print(f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, "
-          f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s; "
-          f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f})\n")
+    print(
+        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, "
+        f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s; "
+        f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f})\n"
+    )
     print(table(figures))
     return 0
 
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=50,
-                        help=f"latency samples per load balancer, after {WARMUP} warm-up ones "
-                             "(default 50)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=50,
+        help=f"latency samples per load balancer, after {WARMUP} warm-up ones (default 50)",
+    )
     parser.add_argument("--burst", type=int, default=1000, help="keys in the burst (default 1000)")
-    parser.add_argument("--lb", nargs="+", choices=sorted(LOAD_BALANCERS),
-                        default=["nginx", "haproxy"], help="which load balancers (default both)")
+    parser.add_argument(
+        "--lb",
+        nargs="+",
+        choices=sorted(LOAD_BALANCERS),
+        default=["nginx", "haproxy"],
+        help="which load balancers (default both)",
+    )
     return parser.parse_args()
 
 

@@ -61,8 +61,10 @@ class Backends:
         self.last[port] = now
         self.first.setdefault(port, now)
         body = str(port).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         # The proxy closes first, so the TIME_WAIT sockets are its, on its ephemeral ports.
         with contextlib.suppress(OSError, TimeoutError):
             await writer.drain()
@@ -158,12 +160,16 @@ class LoadBalancer:
     async def start(self) -> None:
         """Write the bootstrap config and the wrapper, start the process, wait for its 503."""
         self.destination.write_text(self.bootstrap())
-        self.wrapper.write_text(_WRAPPER.format(what=self.name, command=self.reload_line(),
-                                                log=shlex.quote(str(self.reload_log))))
+        self.wrapper.write_text(
+            _WRAPPER.format(
+                what=self.name, command=self.reload_line(), log=shlex.quote(str(self.reload_log))
+            )
+        )
         self.wrapper.chmod(0o755)
         log = (self.root / f"{self.name}.out").open("ab")
         self._proc = await asyncio.create_subprocess_exec(
-            *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root)
+            *self.argv(), stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.root
+        )
         log.close()
         self.pid = self._proc.pid
         for _ in range(400):
@@ -204,24 +210,33 @@ class Nginx(LoadBalancer):
         await super().start()
 
     def _paths(self) -> dict[str, str]:
-        return {"pid": str(self.root / "nginx.pid"), "error_log": str(self.root / "error.log"),
-                "temp_dir": str(self.root / "tmp")}
+        return {
+            "pid": str(self.root / "nginx.pid"),
+            "error_log": str(self.root / "error.log"),
+            "temp_dir": str(self.root / "tmp"),
+        }
 
     def template_toml(self) -> str:
         """Built-in nginx template; check with ``nginx -t``."""
         paths = self._paths()
-        return (f'source = "nginx"\ncheck_command = ["{NGINX}", "-t", "-q", "-c", "{{staged}}"]\n'
-                f'[template.vars]\nlisten = "{HOST}:{self.port}"\nworker_processes = "1"\n'
-                + "".join(f'{k} = "{v}"\n' for k, v in paths.items()))
+        return (
+            f'source = "nginx"\ncheck_command = ["{NGINX}", "-t", "-q", "-c", "{{staged}}"]\n'
+            f'[template.vars]\nlisten = "{HOST}:{self.port}"\nworker_processes = "1"\n'
+            + "".join(f'{k} = "{v}"\n' for k, v in paths.items())
+        )
 
     def bootstrap(self) -> str:
         """nginx answering 503."""
         paths = self._paths()
-        temp = "".join(f"    {kind}_temp_path {paths['temp_dir']}/{kind};\n"
-                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        return (f"worker_processes 1;\npid {paths['pid']};\nerror_log {paths['error_log']};\n"
-                f"events {{ }}\nhttp {{\n    access_log off;\n{temp}"
-                f"    server {{ listen {HOST}:{self.port}; return 503; }}\n}}\n")
+        temp = "".join(
+            f"    {kind}_temp_path {paths['temp_dir']}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        return (
+            f"worker_processes 1;\npid {paths['pid']};\nerror_log {paths['error_log']};\n"
+            f"events {{ }}\nhttp {{\n    access_log off;\n{temp}"
+            f"    server {{ listen {HOST}:{self.port}; return 503; }}\n}}\n"
+        )
 
     def argv(self) -> list[str]:
         """The master in the foreground, so its PID is our child's."""
@@ -242,15 +257,19 @@ class Haproxy(LoadBalancer):
 
     def template_toml(self) -> str:
         """Built-in haproxy template; check with ``haproxy -c``."""
-        return (f'source = "haproxy"\n'
-                f'check_command = ["{HAPROXY}", "-c", "-q", "-f", "{{staged}}"]\n'
-                f'[template.vars]\nlisten = "{HOST}:{self.port}"\n')
+        return (
+            f'source = "haproxy"\n'
+            f'check_command = ["{HAPROXY}", "-c", "-q", "-f", "{{staged}}"]\n'
+            f'[template.vars]\nlisten = "{HOST}:{self.port}"\n'
+        )
 
     def bootstrap(self) -> str:
         """haproxy answering 503."""
-        return ("global\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 5s\n"
-                "    timeout client 30s\n    timeout server 30s\n\nfrontend lbmanager\n"
-                f"    bind {HOST}:{self.port}\n    http-request deny deny_status 503\n")
+        return (
+            "global\n    maxconn 4096\n\ndefaults\n    mode http\n    timeout connect 5s\n"
+            "    timeout client 30s\n    timeout server 30s\n\nfrontend lbmanager\n"
+            f"    bind {HOST}:{self.port}\n    http-request deny deny_status 503\n"
+        )
 
     def argv(self) -> list[str]:
         """Master-worker (-W) in the foreground; -p writes the master's PID."""
@@ -284,6 +303,8 @@ LOAD_BALANCERS: dict[str, type[LoadBalancer]] = {"nginx": Nginx, "haproxy": Hapr
 
 def render_config(lb: LoadBalancer, wait_min: float, wait_max: float) -> str:
     """The render configuration (TOML) of one template for ``lb``."""
-    return (f'[[template]]\nname = "{lb.name}"\ndestination = "{lb.destination}"\n'
-            f'reload_command = ["{lb.wrapper}", "{{destination}}"]\n'
-            f"wait = {{ min = {wait_min}, max = {wait_max} }}\n" + lb.template_toml())
+    return (
+        f'[[template]]\nname = "{lb.name}"\ndestination = "{lb.destination}"\n'
+        f'reload_command = ["{lb.wrapper}", "{{destination}}"]\n'
+        f"wait = {{ min = {wait_min}, max = {wait_max} }}\n" + lb.template_toml()
+    )

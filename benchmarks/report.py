@@ -54,18 +54,42 @@ def burst_rows(results: list[BurstResult]) -> list[Row]:
     calls = [float(r.register_calls) for r in results]
     most = [float(r.max_registers_per_elb) for r in results]
     return [
-        (f"burst: {first.keys} puts over {first.elbs} ELBs, put time",
-         _spread([r.put_seconds for r in results], " s", 2), "", ""),
-        ("burst: RegisterInstancesWithLoadBalancer calls", _spread(calls, "", 0),
-         f"≤ {limit}", _met(statistics.median(calls) <= limit)),
-        ("burst: most register calls for one ELB", _spread(most, "", 0), "≤ 2",
-         _met(statistics.median(most) <= 2)),
-        ("burst: DescribeLoadBalancers calls (ELBs new to the service)",
-         _spread([float(r.describe_calls) for r in results], "", 0), "", ""),
-        ("burst: last put → last register answered",
-         _spread([r.to_last_register for r in results], " s", 3), "", ""),
-        (f"burst: last put → all in sync (describe polled every {POLL_INTERVAL * 1000:.0f} ms)",
-         _spread([r.to_in_sync_polled for r in results], " s", 3), "", ""),
+        (
+            f"burst: {first.keys} puts over {first.elbs} ELBs, put time",
+            _spread([r.put_seconds for r in results], " s", 2),
+            "",
+            "",
+        ),
+        (
+            "burst: RegisterInstancesWithLoadBalancer calls",
+            _spread(calls, "", 0),
+            f"≤ {limit}",
+            _met(statistics.median(calls) <= limit),
+        ),
+        (
+            "burst: most register calls for one ELB",
+            _spread(most, "", 0),
+            "≤ 2",
+            _met(statistics.median(most) <= 2),
+        ),
+        (
+            "burst: DescribeLoadBalancers calls (ELBs new to the service)",
+            _spread([float(r.describe_calls) for r in results], "", 0),
+            "",
+            "",
+        ),
+        (
+            "burst: last put → last register answered",
+            _spread([r.to_last_register for r in results], " s", 3),
+            "",
+            "",
+        ),
+        (
+            f"burst: last put → all in sync (describe polled every {POLL_INTERVAL * 1000:.0f} ms)",
+            _spread([r.to_in_sync_polled for r in results], " s", 3),
+            "",
+            "",
+        ),
     ]
 
 
@@ -77,19 +101,38 @@ def cold_rows(results: list[ColdResult]) -> list[Row]:
     rss = max(r.peak_rss_mb for r in results)
     writes = sum(r.write_calls for r in results)
     return [
-        (f"cold start ({first.keys} keys, {first.elbs} ELBs): start → tree read (log line)",
-         _spread(reads, " s", 2) if reads else "n/a", "", ""),
-        ("cold start: start → 1st describe sent (tree built)",
-         _spread([r.first_describe_sent for r in results], " s", 2), "", ""),
-        ("cold start: start → first plan (1st describe answered)",
-         _spread([r.first_plan for r in results], " s", 2), "< 3 s", _met(first_plan < 3)),
-        (f"cold start: start → all {first.elbs} ELBs checked ({first.describe_calls} describes)",
-         _spread([r.all_checked for r in results], " s", 2), "", ""),
+        (
+            f"cold start ({first.keys} keys, {first.elbs} ELBs): start → tree read (log line)",
+            _spread(reads, " s", 2) if reads else "n/a",
+            "",
+            "",
+        ),
+        (
+            "cold start: start → 1st describe sent (tree built)",
+            _spread([r.first_describe_sent for r in results], " s", 2),
+            "",
+            "",
+        ),
+        (
+            "cold start: start → first plan (1st describe answered)",
+            _spread([r.first_plan for r in results], " s", 2),
+            "< 3 s",
+            _met(first_plan < 3),
+        ),
+        (
+            f"cold start: start → all {first.elbs} ELBs checked ({first.describe_calls} describes)",
+            _spread([r.all_checked for r in results], " s", 2),
+            "",
+            "",
+        ),
         ("cold start: write calls (ELBs already in sync)", str(writes), "0", _met(writes == 0)),
-        ("cold start: peak RSS (VmHWM, largest run)", f"{rss:.0f} MB", "< 250 MB",
-         _met(rss < 250)),
-        (f"moto alone: the same {first.describe_calls} describes, all at once",
-         _spread([r.moto_describe_floor for r in results], " s", 2), "", ""),
+        ("cold start: peak RSS (VmHWM, largest run)", f"{rss:.0f} MB", "< 250 MB", _met(rss < 250)),
+        (
+            f"moto alone: the same {first.describe_calls} describes, all at once",
+            _spread([r.moto_describe_floor for r in results], " s", 2),
+            "",
+            "",
+        ),
     ]
 
 
@@ -97,7 +140,9 @@ def table(rows: list[Row]) -> str:
     """A Markdown table of the rows."""
     header: Row = ("figure", "result", "target", "met")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in [header, *rows]]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+        for r in [header, *rows]
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)

@@ -38,7 +38,8 @@ async def elb_client(endpoint: str, pool: int = 10) -> AsyncIterator[Any]:
     """An aiobotocore classic-ELB client of ``endpoint`` with dummy credentials."""
     config = AioConfig(max_pool_connections=pool, retries={"total_max_attempts": 1})
     creator = get_session().create_client(  # type: ignore[call-overload]
-        "elb", region_name=REGION, endpoint_url=endpoint, config=config, **_CREDENTIALS)
+        "elb", region_name=REGION, endpoint_url=endpoint, config=config, **_CREDENTIALS
+    )
     async with creator as client:
         yield client
 
@@ -46,21 +47,28 @@ async def elb_client(endpoint: str, pool: int = 10) -> AsyncIterator[Any]:
 async def create_elb(client: Any, name: str, instances: list[str]) -> None:
     """Create a classic ELB and register ``instances`` with it (one call)."""
     await client.create_load_balancer(
-        LoadBalancerName=name, AvailabilityZones=[f"{REGION}a"],
-        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+        LoadBalancerName=name,
+        AvailabilityZones=[f"{REGION}a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+    )
     if instances:
         await client.register_instances_with_load_balancer(
-            LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instances])
+            LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instances]
+        )
 
 
 def service_env(aws_endpoint: str) -> dict[str, str]:
     """Our environment less AWS/LBMANAGER/ETCD settings, pointed at ``aws_endpoint``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AWS_", "LBMANAGER_", "ETCD_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy
-               AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=aws_endpoint,
-               AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
-               AWS_EC2_METADATA_DISABLED="true")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LBMANAGER_", "ETCD_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy
+        AWS_DEFAULT_REGION=REGION,
+        AWS_ENDPOINT_URL=aws_endpoint,
+        AWS_CONFIG_FILE="/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     return env
 
 
@@ -85,9 +93,17 @@ class ServiceProcess:
         """Start the process; ``started_at`` is taken just before the fork."""
         self.started_at = time.perf_counter()
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lbmanager", "run", *self.args, env=self.env, cwd=ROOT,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "lbmanager",
+            "run",
+            *self.args,
+            env=self.env,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
         self._reader = asyncio.create_task(self._read(self._proc.stderr))
 
     async def _read(self, stream: asyncio.StreamReader | None) -> None:
@@ -111,8 +127,9 @@ class ServiceProcess:
     def peak_rss_mb(self) -> float:
         """VmHWM (peak resident set) of the running service, in MB (10^6 bytes)."""
         status = Path(f"/proc/{self.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines()
-                   if line.startswith("VmHWM:"))
+        kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+        )
         return kib * 1024 / 1e6
 
     async def stop(self, grace: float = 5.0) -> int | None:
@@ -141,16 +158,31 @@ async def terminate(proc: asyncio.subprocess.Process, grace: float) -> None:
 
 def service_args(etcd_endpoint: str, prefix: str, log_level: str) -> list[str]:
     """Flags of `lbmanager run` for a benchmark: long resync, its own prefixes."""
-    return ["--etcd-endpoints", etcd_endpoint, "--prefix", prefix,
-            "--state-prefix", prefix + "State", "--resync-interval", "3600",
-            "--log-level", log_level]
+    return [
+        "--etcd-endpoints",
+        etcd_endpoint,
+        "--prefix",
+        prefix,
+        "--state-prefix",
+        prefix + "State",
+        "--resync-interval",
+        "3600",
+        "--log-level",
+        log_level,
+    ]
 
 
 def machine() -> dict[str, str]:
     """CPU model, cores, RAM, Python version and date of this run."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
     meminfo = Path("/proc/meminfo").read_text().split()
     ram_gib = int(meminfo[meminfo.index("MemTotal:") + 1]) / 2**20
     return {

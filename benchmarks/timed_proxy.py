@@ -77,5 +77,8 @@ class TimedProxy(FaultProxy):
 
 def registers(instance_id: str) -> Callable[[Answered], bool]:
     """Match the successful register call that names ``instance_id``."""
-    return lambda a: (a.action == "RegisterInstancesWithLoadBalancer" and a.status == 200
-                      and instance_id in a.instance_ids())
+    return lambda a: (
+        a.action == "RegisterInstancesWithLoadBalancer"
+        and a.status == 200
+        and instance_id in a.instance_ids()
+    )

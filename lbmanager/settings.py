@@ -80,11 +80,13 @@ def _key_path(value: str) -> str:
 _KeyPath = Annotated[str, AfterValidator(_key_path)]
 _KEY_HELP = "KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)"
 _MemberKeyArg = Annotated[str, Arg("KEY"), Field(description=_KEY_HELP)]
-_Ttl = Annotated[int, Field(gt=0, description="lease TTL in seconds: keys vanish this long after "
-                                             "a crash")]
+_Ttl = Annotated[
+    int, Field(gt=0, description="lease TTL in seconds: keys vanish this long after a crash")
+]
 _Value = Annotated[str, Field(description="value to store")]
-_RenderConfig = Annotated[Path | None, Field(
-    description="TOML file of nginx/haproxy templates to render (docs/local.md)")]
+_RenderConfig = Annotated[
+    Path | None, Field(description="TOML file of nginx/haproxy templates to render (docs/local.md)")
+]
 
 
 class _FlagVariables(EnvSettingsSource):
@@ -119,10 +121,12 @@ class StoreSettings(CommandSettings):
     """etcd, the member tree and logging: what every command but `local` takes."""
 
     etcd_endpoints: Annotated[str, AfterValidator(_endpoints)] = Field(
-        "http://127.0.0.1:2379", description="comma-separated etcd URLs")
+        "http://127.0.0.1:2379", description="comma-separated etcd URLs"
+    )
     prefix: _KeyPath = Field("/lbManager", description="key prefix of the member tree")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", description="debug, info, warning or error")
+        "info", description="debug, info, warning or error"
+    )
     log_format: Literal["text", "json"] = Field("text", description="text or json")
 
     def endpoints(self) -> list[tuple[str, int]]:
@@ -138,8 +142,9 @@ class StoreSettings(CommandSettings):
 class StateSettings(StoreSettings):
     """Plus the record of the targets lbmanager manages."""
 
-    state_prefix: _KeyPath = Field("/lbManagerState",
-                                  description="key prefix of the managed-target record")
+    state_prefix: _KeyPath = Field(
+        "/lbManagerState", description="key prefix of the managed-target record"
+    )
 
     @model_validator(mode="after")
     def _prefixes_apart(self) -> StateSettings:
@@ -152,19 +157,23 @@ class StateSettings(StoreSettings):
 class _CloudGroup(CommandSettings):
     """How the AWS sync writes."""
 
-    route53_ttl: int = Field(60, ge=0, le=2_147_483_647,
-                             description="TTL of the record sets lbmanager writes")
-    route53_rps: float = Field(5.0, gt=0,
-                               description="Route53 requests per second for the whole account")
-    policy: Policy = Field(Policy.SYNC,
-                           description="sync: add and remove; upsert-only: never remove")
+    route53_ttl: int = Field(
+        60, ge=0, le=2_147_483_647, description="TTL of the record sets lbmanager writes"
+    )
+    route53_rps: float = Field(
+        5.0, gt=0, description="Route53 requests per second for the whole account"
+    )
+    policy: Policy = Field(
+        Policy.SYNC, description="sync: add and remove; upsert-only: never remove"
+    )
 
 
 class _ServiceGroup(CommandSettings):
     """How a long-running sync runs."""
 
-    resync_interval: float = Field(60.0, gt=0,
-                                   description="seconds between full resyncs that correct drift")
+    resync_interval: float = Field(
+        60.0, gt=0, description="seconds between full resyncs that correct drift"
+    )
     dry_run: bool = Field(False, description="log planned changes, write nothing")
 
 
@@ -177,8 +186,7 @@ class PlanSettings(_CloudGroup, StateSettings):
 class Settings(_ServiceGroup, _CloudGroup, StateSettings):
     """`lbmanager run` (SPEC §6): every setting the controller reads."""
 
-    status_addr: str = Field("127.0.0.1:9180",
-                             description="HOST:PORT of the status API, reserved")
+    status_addr: str = Field("127.0.0.1:9180", description="HOST:PORT of the status API, reserved")
     render_config: _RenderConfig = None
 
     @field_validator("status_addr")
@@ -194,7 +202,8 @@ class RenderSettings(_ServiceGroup, StateSettings):
     """`lbmanager render`: the templates alone, no AWS."""
 
     render_config: Annotated[Path, Flag("--config", "FILE")] = Field(
-        description="the render configuration (TOML, docs/local.md); required")
+        description="the render configuration (TOML, docs/local.md); required"
+    )
     once: bool = Field(False, description="render each template once and exit (1 if any failed)")
 
 
@@ -222,14 +231,16 @@ class MemberLsSettings(StoreSettings):
     """`lbmanager member ls [TARGET]`."""
 
     target: Annotated[str, Arg("TARGET", nargs="?")] = Field(
-        "", description="only keys under this path")
+        "", description="only keys under this path"
+    )
 
 
 class ForgetSettings(StateSettings):
     """`lbmanager forget TARGET`."""
 
     target: Annotated[str, Arg("TARGET")] = Field(
-        description="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web")
+        description="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web"
+    )
 
 
 class RegisterSettings(StoreSettings):
@@ -238,20 +249,22 @@ class RegisterSettings(StoreSettings):
     keys: Annotated[tuple[str, ...], Arg("KEY", nargs="+")] = Field(description=_KEY_HELP)
     ttl: _Ttl = 15
     value: _Value = ""
-    health_url: str | None = Field(None, description="put the keys only while this URL "
-                                                     "answers 2xx")
+    health_url: str | None = Field(None, description="put the keys only while this URL answers 2xx")
     health_interval: float = Field(2.0, gt=0, description="seconds between health checks")
     health_timeout: float = Field(1.0, gt=0, description="seconds before a health check fails")
-    healthy_threshold: int = Field(2, gt=0,
-                                   description="2xx answers in a row that make it healthy")
-    unhealthy_threshold: int = Field(2, gt=0,
-                                     description="failures in a row that make it unhealthy")
-    exec: bool = Field(False, description="run the command after -- as a child; exit with "
-                                          "its status")
-    drain: float | None = Field(None, gt=0, description="with --exec: seconds between "
-                                                        "withdrawing and stopping the child")
+    healthy_threshold: int = Field(2, gt=0, description="2xx answers in a row that make it healthy")
+    unhealthy_threshold: int = Field(
+        2, gt=0, description="failures in a row that make it unhealthy"
+    )
+    exec: bool = Field(
+        False, description="run the command after -- as a child; exit with its status"
+    )
+    drain: float | None = Field(
+        None, gt=0, description="with --exec: seconds between withdrawing and stopping the child"
+    )
     command: Annotated[tuple[str, ...], Arg("CMD", after_dashes=True)] = Field(
-        (), description="the command --exec runs")
+        (), description="the command --exec runs"
+    )
 
     @model_validator(mode="after")
     def _exec_has_command(self) -> RegisterSettings:
@@ -263,21 +276,28 @@ class RegisterSettings(StoreSettings):
 class AgentSettings(StoreSettings):
     """`lbmanager agent` (docs/presence.md)."""
 
-    docker: str | None = Field(None, description="Docker daemon URL (default: DOCKER_HOST, "
-                                                 "else the local socket)")
+    docker: str | None = Field(
+        None, description="Docker daemon URL (default: DOCKER_HOST, else the local socket)"
+    )
     ttl: _Ttl = 15
-    instance_id: str | None = Field(None, description="this host's EC2 instance id "
-                                                      "(default: metadata)")
-    host_ip: str | None = Field(None, description="this host's address (default: metadata "
-                                                  "public IPv4)")
-    internal: bool = Field(False, description="ELBv2/upstream members are container IP and "
-                                              "port, not host ones")
+    instance_id: str | None = Field(
+        None, description="this host's EC2 instance id (default: metadata)"
+    )
+    host_ip: str | None = Field(
+        None, description="this host's address (default: metadata public IPv4)"
+    )
+    internal: bool = Field(
+        False, description="ELBv2/upstream members are container IP and port, not host ones"
+    )
     # NoDecode: a bad LBMANAGER_MATCH reaches the validator below, which names it.
     match: Annotated[tuple[str, ...], NoDecode, Flag(metavar="REGEX=KIND/TARGET")] = Field(
-        (), description="containers whose name matches join TARGET (repeatable; "
-                        "LBMANAGER_MATCH is a JSON list)")
-    keep_on_exit: bool = Field(False, description="on SIGTERM leave the keys to expire instead "
-                                                  "of revoking them")
+        (),
+        description="containers whose name matches join TARGET (repeatable; "
+        "LBMANAGER_MATCH is a JSON list)",
+    )
+    keep_on_exit: bool = Field(
+        False, description="on SIGTERM leave the keys to expire instead of revoking them"
+    )
 
     @field_validator("match", mode="before")
     @classmethod

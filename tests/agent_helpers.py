@@ -31,12 +31,29 @@ def elb_label(name: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(engine: DockerEngine | DockerLink, etcd_server: EtcdServer, *extra: str,
-                        ttl: float = 15, ready: bool = True) -> AsyncIterator[RunningCli]:
+async def running_agent(
+    engine: DockerEngine | DockerLink,
+    etcd_server: EtcdServer,
+    *extra: str,
+    ttl: float = 15,
+    ready: bool = True,
+) -> AsyncIterator[RunningCli]:
     """Run `lbmanager agent` on the test engine and etcd; awaited until ready unless told not."""
     docker_url = engine.url if isinstance(engine, DockerLink) else engine.host
-    args = ("agent", "--docker", docker_url, "--instance-id", INSTANCE, "--host-ip", HOST_IP,
-            "--ttl", f"{ttl:g}", "--etcd-endpoints", etcd_server.endpoint, *extra)
+    args = (
+        "agent",
+        "--docker",
+        docker_url,
+        "--instance-id",
+        INSTANCE,
+        "--host-ip",
+        HOST_IP,
+        "--ttl",
+        f"{ttl:g}",
+        "--etcd-endpoints",
+        etcd_server.endpoint,
+        *extra,
+    )
     async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
         if ready:
             await cli.wait_line(READY)

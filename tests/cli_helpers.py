@@ -39,11 +39,20 @@ def cli_env(etcd_endpoint: str | None = None, **settings: str) -> dict[str, str]
     return env
 
 
-async def _start(args: tuple[str, ...], env: Mapping[str, str], stdout: int
-                 ) -> asyncio.subprocess.Process:
+async def _start(
+    args: tuple[str, ...], env: Mapping[str, str], stdout: int
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lbmanager", *args, stdin=asyncio.subprocess.DEVNULL,
-        stdout=stdout, stderr=asyncio.subprocess.PIPE, env=dict(env), cwd=ROOT)
+        sys.executable,
+        "-m",
+        "lbmanager",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+        env=dict(env),
+        cwd=ROOT,
+    )
 
 
 async def _reap(proc: asyncio.subprocess.Process) -> None:
@@ -114,8 +123,10 @@ class RunningCli:
     def _find(self, pattern: re.Pattern[str]) -> str | None:
         found = next((line for line in self.lines if pattern.search(line)), None)
         if found is None and self._reader.done():
-            raise AssertionError(f"lbmanager exited ({self.proc.returncode}) without logging "
-                                 f"{pattern.pattern!r}:\n{self.stderr}")
+            raise AssertionError(
+                f"lbmanager exited ({self.proc.returncode}) without logging "
+                f"{pattern.pattern!r}:\n{self.stderr}"
+            )
         return found
 
     async def wait_line(self, pattern: str, within: float = 30.0) -> str:
@@ -132,8 +143,9 @@ class RunningCli:
         try:
             await asyncio.wait_for(self.proc.wait(), within)
         except TimeoutError:
-            raise AssertionError(f"still running {within}s after signal {signum}:\n"
-                                 f"{self.stderr}") from None
+            raise AssertionError(
+                f"still running {within}s after signal {signum}:\n{self.stderr}"
+            ) from None
         await self._reader
         return self.proc.returncode if self.proc.returncode is not None else -1
 

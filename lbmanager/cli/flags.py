@@ -37,11 +37,21 @@ def add_arguments(parser: argparse.ArgumentParser, model: type[CommandSettings])
         # SUPPRESS: an argument left out falls back to LBMANAGER_* (flags only), then to the
         # field's default.
         if arg is None:
-            parser.add_argument(_flag_name(name, field), dest=name, help=_help(field),
-                                default=argparse.SUPPRESS, **_action(field))
+            parser.add_argument(
+                _flag_name(name, field),
+                dest=name,
+                help=_help(field),
+                default=argparse.SUPPRESS,
+                **_action(field),
+            )
         elif not arg.after_dashes:  # the words after `--` are split off before parsing
-            parser.add_argument(name, metavar=arg.metavar, nargs=arg.nargs,
-                                help=field.description, default=argparse.SUPPRESS)
+            parser.add_argument(
+                name,
+                metavar=arg.metavar,
+                nargs=arg.nargs,
+                help=field.description,
+                default=argparse.SUPPRESS,
+            )
 
 
 def load(model: type[S], values: Mapping[str, Any], after_dashes: Sequence[str] = ()) -> S:

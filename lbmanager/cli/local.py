@@ -61,7 +61,8 @@ def run_local(demo: bool, load_settings: Callable[[Mapping[str, Any]], Settings]
     ``load_settings`` builds the service's settings from the values given over LBMANAGER_*."""
     etcd_port = _free_port()
     settings = load_settings(
-        {"etcd_endpoints": f"http://{HOST}:{etcd_port}", "resync_interval": RESYNC_INTERVAL})
+        {"etcd_endpoints": f"http://{HOST}:{etcd_port}", "resync_interval": RESYNC_INTERVAL}
+    )
     setup_logging(settings.log_level, settings.log_format)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the emulator logs every request
     with contextlib.ExitStack() as cleanup:
@@ -80,8 +81,9 @@ def run_local(demo: bool, load_settings: Callable[[Mapping[str, Any]], Settings]
     return 0
 
 
-async def _main(settings: Settings, etcd_port: int, demo: bool,
-                cleanup: contextlib.ExitStack) -> None:
+async def _main(
+    settings: Settings, etcd_port: int, demo: bool, cleanup: contextlib.ExitStack
+) -> None:
     # Until serve() takes over SIGINT/SIGTERM, a stop signal cancels the set-up.
     loop, task = asyncio.get_running_loop(), asyncio.current_task()
     assert task is not None  # noqa: S101 - a coroutine run by the loop has a task
@@ -92,8 +94,9 @@ async def _main(settings: Settings, etcd_port: int, demo: bool,
     _point_aws_at(aws_endpoint)
     created = await _create_demo(settings) if demo else None
     docker = _docker_url() if created else None
-    print(banner(settings.etcd_endpoints, aws_endpoint, settings.prefix, created, docker),
-          flush=True)
+    print(
+        banner(settings.etcd_endpoints, aws_endpoint, settings.prefix, created, docker), flush=True
+    )
     if docker is None or created is None:
         await serve(Service(settings))
         return
@@ -144,7 +147,12 @@ def _spawn(argv: list[str], root: Path, log_path: Path) -> subprocess.Popen[byte
     with log_path.open("wb") as log_file:
         # A session of its own: the terminal's Ctrl-C reaches lbmanager, which stops etcd last.
         return subprocess.Popen(  # noqa: S603 - a fixed argv with our own binary
-            argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file, cwd=root, env=env,
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            cwd=root,
+            env=env,
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509 - no thread runs yet
         )
@@ -195,7 +203,11 @@ def _point_aws_at(endpoint: str) -> None:
     """Send every AWS client of this process to the emulator, whatever the caller's setup."""
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL_") or name in (
-                "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+        ):
             del os.environ[name]
     os.environ.update(AWS_ENV, AWS_ENDPOINT_URL=endpoint, AWS_EC2_METADATA_DISABLED="true")
 
@@ -206,13 +218,16 @@ async def _create_demo(settings: Settings) -> Demo:
         clients = AwsClients(stack)
         ec2 = await clients.get("ec2", REGION)
         image = (await ec2.describe_images())["Images"][0]["ImageId"]
-        found = await ec2.run_instances(ImageId=image, MinCount=DEMO_INSTANCES,
-                                        MaxCount=DEMO_INSTANCES)
+        found = await ec2.run_instances(
+            ImageId=image, MinCount=DEMO_INSTANCES, MaxCount=DEMO_INSTANCES
+        )
         instances = tuple(i["InstanceId"] for i in found["Instances"])
         elb = await clients.get("elb", REGION)
         await elb.create_load_balancer(
-            LoadBalancerName=DEMO_ELB, AvailabilityZones=[f"{REGION}a"],
-            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+            LoadBalancerName=DEMO_ELB,
+            AvailabilityZones=[f"{REGION}a"],
+            Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+        )
         route53 = await clients.get("route53", REGION)
         zone = await route53.create_hosted_zone(Name=DEMO_ZONE, CallerReference="lbmanager-local")
         zone_id = str(zone["HostedZone"]["Id"]).rsplit("/", 1)[-1]
@@ -221,8 +236,13 @@ async def _create_demo(settings: Settings) -> Demo:
         await store.put(format_key(parse_member_path(elb_path(instances[0])), settings.prefix))
     finally:
         await store.close()
-    log.info("demo: ELB %s with instances %s, hosted zone %s (%s)", DEMO_ELB,
-             ", ".join(instances), DEMO_ZONE, zone_id)
+    log.info(
+        "demo: ELB %s with instances %s, hosted zone %s (%s)",
+        DEMO_ELB,
+        ", ".join(instances),
+        DEMO_ZONE,
+        zone_id,
+    )
     return Demo(instances, zone_id)
 
 

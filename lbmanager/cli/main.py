@@ -41,23 +41,34 @@ class Command:
 # "member add" is the `add` subcommand of `member`; `local` is added after these.
 COMMANDS = {
     "run": Command(Settings, "lbmanager.cli.sync:run", "run the sync service"),
-    "plan": Command(PlanSettings, "lbmanager.cli.sync:plan",
-                    "print pending changes; exit 0 in sync, 3 pending, 1 on errors"),
+    "plan": Command(
+        PlanSettings,
+        "lbmanager.cli.sync:plan",
+        "print pending changes; exit 0 in sync, 3 pending, 1 on errors",
+    ),
     "member add": Command(MemberAddSettings, "lbmanager.cli.members:add", "put a member key"),
-    "member rm": Command(MemberRmSettings, "lbmanager.cli.members:remove",
-                         "delete a member key"),
-    "member ls": Command(MemberLsSettings, "lbmanager.cli.members:listing",
-                         "list member keys"),
-    "forget": Command(ForgetSettings, "lbmanager.cli.members:forget",
-                      "drop a target from the managed record; the cloud is untouched"),
-    "register": Command(RegisterSettings, "lbmanager.cli.presence:register",
-                        "hold member keys on an etcd lease while this process (or --exec CMD) "
-                        "runs"),
-    "agent": Command(AgentSettings, "lbmanager.cli.presence:agent",
-                     "hold presence keys for the running Docker containers that opt in "
-                     "(labels)"),
-    "render": Command(RenderSettings, "lbmanager.cli.render:render",
-                      "render the nginx/haproxy templates of --config from the tree (no AWS)"),
+    "member rm": Command(MemberRmSettings, "lbmanager.cli.members:remove", "delete a member key"),
+    "member ls": Command(MemberLsSettings, "lbmanager.cli.members:listing", "list member keys"),
+    "forget": Command(
+        ForgetSettings,
+        "lbmanager.cli.members:forget",
+        "drop a target from the managed record; the cloud is untouched",
+    ),
+    "register": Command(
+        RegisterSettings,
+        "lbmanager.cli.presence:register",
+        "hold member keys on an etcd lease while this process (or --exec CMD) runs",
+    ),
+    "agent": Command(
+        AgentSettings,
+        "lbmanager.cli.presence:agent",
+        "hold presence keys for the running Docker containers that opt in (labels)",
+    ),
+    "render": Command(
+        RenderSettings,
+        "lbmanager.cli.render:render",
+        "render the nginx/haproxy templates of --config from the tree (no AWS)",
+    ),
 }
 _GROUPS = {"member": "add, remove or list member keys"}
 _LOCAL = "local"
@@ -73,11 +84,21 @@ class _Version(argparse.Action):
     """`--version`, looked up only when asked: the lookup costs tens of milliseconds."""
 
     def __init__(self, option_strings: Sequence[str], dest: str, **_: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="print the version and exit")
+        super().__init__(
+            option_strings,
+            dest,
+            nargs=0,
+            default=argparse.SUPPRESS,
+            help="print the version and exit",
+        )
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> NoReturn:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> NoReturn:
         """Print `lbmanager X.Y.Z` and exit 0."""
         from importlib.metadata import version  # noqa: PLC0415 - only for --version
 
@@ -95,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
         group, _, leaf = name.rpartition(" ")
         if group not in groups:  # created at its first subcommand, to keep the listed order
             groups[group] = top.add_parser(group, help=_GROUPS[group]).add_subparsers(
-                required=True, parser_class=_Parser)
+                required=True, parser_class=_Parser
+            )
         sub = groups[group].add_parser(leaf, help=command.help)
         flags.add_arguments(sub, command.settings)
         sub.set_defaults(command_name=name)

@@ -41,7 +41,7 @@ async def open_store(settings: StoreSettings) -> AsyncIterator[Store]:
 def relative(path: str, prefix: str) -> str:
     """Accept a key relative to the prefix, or a full key under it."""
     head = tree_prefix(prefix)
-    return path[len(head):] if path.startswith(head) else path.lstrip("/")
+    return path[len(head) :] if path.startswith(head) else path.lstrip("/")
 
 
 def parse_member(path: str, prefix: str, value: str | None = None) -> MemberKey:
@@ -74,8 +74,11 @@ async def remove(settings: MemberRmSettings) -> int:
         return usage_error(f"key {settings.key!r}: {error}")
     # Remove every spelling of this member (www.Example.com vs www.example.com.), so a unit's
     # ExecStop undoes whatever form its ExecStartPost wrote.
-    head = tree_prefix(settings.prefix) + "/".join(
-        s for s in (key.kind, key.region, key.name) if s) + "/"
+    head = (
+        tree_prefix(settings.prefix)
+        + "/".join(s for s in (key.kind, key.region, key.name) if s)
+        + "/"
+    )
     async with open_store(settings) as store:
         _, (kvs,) = await store.read([head])
         same = [kv.key.decode() for kv in kvs if parse_key(kv.key, settings.prefix) == key]

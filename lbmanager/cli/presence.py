@@ -26,9 +26,13 @@ async def register(settings: RegisterSettings) -> int:
         keys[format_key(key, settings.prefix)] = settings.value.encode()
     health = None
     if settings.health_url:
-        health = HealthCheck(settings.health_url, settings.health_interval,
-                             settings.health_timeout, settings.healthy_threshold,
-                             settings.unhealthy_threshold)
+        health = HealthCheck(
+            settings.health_url,
+            settings.health_interval,
+            settings.health_timeout,
+            settings.healthy_threshold,
+            settings.unhealthy_threshold,
+        )
     job = Registration(keys, settings.ttl, health, settings.command, settings.drain or 0.0)
     async with open_store(settings) as store:
         return await hold_registration(store, job)
@@ -41,8 +45,9 @@ async def agent(settings: AgentSettings) -> int:
     except ValueError as error:
         return usage_error(str(error))
     identity = await find_identity(settings.instance_id, settings.host_ip, settings.internal)
-    config = AgentConfig(settings.docker, settings.ttl, identity, matches, settings.prefix,
-                         settings.keep_on_exit)
+    config = AgentConfig(
+        settings.docker, settings.ttl, identity, matches, settings.prefix, settings.keep_on_exit
+    )
     stop = stop_on_signals()
     async with open_store(settings) as store:
         await Agent(store, config).run(stop)

@@ -17,8 +17,7 @@ async def render(settings: RenderSettings) -> int:
     if not settings.once:
         await serve(Service(service, templates=templates, cloud=False))
         return 0
-    opened = open_context(service, apply=not settings.dry_run, templates=templates,
-                          cloud=False)
+    opened = open_context(service, apply=not settings.dry_run, templates=templates, cloud=False)
     async with opened as (store, context, providers):
         await load_state(store, service, context)
         units = build_units(templates.targets(), context, providers)

@@ -30,8 +30,9 @@ async def plan(settings: PlanSettings) -> int:
         await load_state(store, service, context)
         targets = set(context.tree.targets()) | set(context.managed) | set(templates.targets())
         units = build_units(targets, context, providers)
-        results = [r for batch in await asyncio.gather(*(sync_once(u) for u in units))
-                   for r in batch]
+        results = [
+            r for batch in await asyncio.gather(*(sync_once(u) for u in units)) for r in batch
+        ]
     _print_plan(sorted(results, key=lambda r: str(r.target)), context)
     if any(r.changes for r in results):
         return EXIT_PENDING

@@ -24,8 +24,9 @@ def synced_by(target: Target, providers: Providers) -> list[Target]:
     return [target]
 
 
-def workers_of(targets: Iterable[Target], providers: Providers,
-               kinds: Collection[str] | None = None) -> Iterator[tuple[str, Target]]:
+def workers_of(
+    targets: Iterable[Target], providers: Providers, kinds: Collection[str] | None = None
+) -> Iterator[tuple[str, Target]]:
     """(worker name, target it syncs) for each target, routed as the service routes kicks;
     targets of kinds not in ``kinds`` (None: every kind) have no worker."""
     for target in targets:

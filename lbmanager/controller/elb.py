@@ -65,8 +65,10 @@ class ElbUnit:
         errors: list[str] = []
         # Register before deregistering, so capacity is added before it is taken away; a
         # permanent failure of one call does not hold back the other.
-        calls = ((changes.add, self._provider.register),
-                 (changes.remove, self._provider.deregister))
+        calls = (
+            (changes.add, self._provider.register),
+            (changes.remove, self._provider.deregister),
+        )
         for members, call in calls:
             if not members:
                 continue

@@ -18,14 +18,16 @@ async def load_state(store: Store, settings: Settings, context: SyncContext) -> 
     """Read the tree and the managed record, at one revision, into ``context`` (the service
     follows the tree instead)."""
     _, (tree_kvs, state_kvs) = await store.read(
-        [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)])
+        [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)]
+    )
     for kv in tree_kvs:
         context.tree.put(kv.key, kv.mod_revision, kv.value)
     context.managed.load(state_kvs)
 
 
-def build_units(targets: Iterable[Target], context: SyncContext,
-                providers: Providers) -> list[SyncUnit]:
+def build_units(
+    targets: Iterable[Target], context: SyncContext, providers: Providers
+) -> list[SyncUnit]:
     """One unit per worker, holding its targets: what the service's workers would sync."""
     units: dict[str, SyncUnit] = {}
     for name, target in sorted(set(workers_of(targets, providers)), key=lambda p: str(p[1])):

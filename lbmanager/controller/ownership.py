@@ -9,24 +9,31 @@ from lbmanager.controller.unit import SyncContext
 from lbmanager.keys.target import Target
 
 
-async def needing_sync(context: SyncContext,
-                       targets: Iterable[Target]) -> tuple[list[Target], list[Target]]:
+async def needing_sync(
+    context: SyncContext, targets: Iterable[Target]
+) -> tuple[list[Target], list[Target]]:
     """(targets to sync, targets with nothing left to do): a target without keys and without
     a record is done; so is a keyless one whose record a `lbmanager forget` removed meanwhile
     (etcd is asked, so a forget made while the service runs is honoured before emptying)."""
     wanted: list[Target] = []
     finished: list[Target] = []
     for target in list(targets):  # a copy: the unit may gain targets while this awaits etcd
-        if not context.wanted(target) or (not context.tree.entries(target) and context.apply
-              and not await context.managed.still_recorded(target)):
+        if not context.wanted(target) or (
+            not context.tree.entries(target)
+            and context.apply
+            and not await context.managed.still_recorded(target)
+        ):
             finished.append(target)
         else:
             wanted.append(target)
     return wanted, finished
 
 
-async def write_owned(context: SyncContext, targets: Iterable[Target],
-                      write: Callable[[], Awaitable[dict[Target, str]]]) -> dict[Target, str]:
+async def write_owned(
+    context: SyncContext,
+    targets: Iterable[Target],
+    write: Callable[[], Awaitable[dict[Target, str]]],
+) -> dict[Target, str]:
     """Remember the targets that have keys, ``write`` (which returns permanent errors by
     target), then forget the keyless ones it emptied without error."""
     # Decided before any await: keys deleted while the writes are in flight must not make us

@@ -34,8 +34,14 @@ class Status:
 class Service:
     """Follows the tree and keeps one worker per sync unit busy."""
 
-    def __init__(self, settings: Settings, backoff: Backoff | None = None,
-                 templates: TemplateSet | None = None, *, cloud: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backoff: Backoff | None = None,
+        templates: TemplateSet | None = None,
+        *,
+        cloud: bool = True,
+    ) -> None:
         self.settings = settings
         self.backoff = backoff or Backoff()
         self.templates = templates
@@ -48,21 +54,33 @@ class Service:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
         settings = self.settings
-        opened = open_context(settings, apply=not settings.dry_run, templates=self.templates,
-                              cloud=self.cloud)
+        opened = open_context(
+            settings, apply=not settings.dry_run, templates=self.templates, cloud=self.cloud
+        )
         async with opened as (store, context, providers):
             try:
                 async with asyncio.TaskGroup() as group:
                     # First, so a stop request also ends a first read still waiting for etcd.
                     group.create_task(raise_when_set(stop))
                     kinds = None if self.cloud else local_kinds()
-                    self.dispatcher = Dispatcher(context, providers, self._report,
-                                                 group.create_task, self.backoff, kinds=kinds)
+                    self.dispatcher = Dispatcher(
+                        context,
+                        providers,
+                        self._report,
+                        group.create_task,
+                        self.backoff,
+                        kinds=kinds,
+                    )
                     standing = self.templates.targets() if self.templates else []
                     changes = _TreeChanges(context, self.dispatcher, self.status, standing)
-                    follower = TreeFollower(store, tree_prefix(settings.prefix),
-                                            tree_prefix(settings.state_prefix),
-                                            changes.on_snapshot, changes.on_events, self.backoff)
+                    follower = TreeFollower(
+                        store,
+                        tree_prefix(settings.prefix),
+                        tree_prefix(settings.state_prefix),
+                        on_snapshot=changes.on_snapshot,
+                        on_events=changes.on_events,
+                        backoff=self.backoff,
+                    )
                     await follower.read()
                     self.ready.set()
                     group.create_task(follower.run())
@@ -91,8 +109,9 @@ class Service:
 class _TreeChanges:
     """Applies what the follower reads to the tree and kicks the workers of touched targets."""
 
-    def __init__(self, context: SyncContext, dispatcher: Dispatcher, status: Status,
-                 standing: list[Target]) -> None:
+    def __init__(
+        self, context: SyncContext, dispatcher: Dispatcher, status: Status, standing: list[Target]
+    ) -> None:
         self._context = context
         self._dispatcher = dispatcher
         self._status = status
@@ -100,8 +119,9 @@ class _TreeChanges:
         # Revision at which each malformed key was last reported: once per key revision.
         self._reported: dict[str, int] = {}
 
-    def on_snapshot(self, revision: int, tree_kvs: list[KeyValue],
-                    state_kvs: list[KeyValue]) -> None:
+    def on_snapshot(
+        self, revision: int, tree_kvs: list[KeyValue], state_kvs: list[KeyValue]
+    ) -> None:
         """Replace the tree (start-up, or after compaction) and resync every target."""
         context = self._context
         before = set(context.tree.targets()) | set(context.managed)
@@ -116,11 +136,13 @@ class _TreeChanges:
             gc.enable()
         # Forget reports of keys that vanished while we were not watching.
         tree = context.tree
-        self._reported = {k: r for k, r in self._reported.items()
-                          if k in tree.malformed or k in tree.warnings}
+        self._reported = {
+            k: r for k, r in self._reported.items() if k in tree.malformed or k in tree.warnings
+        }
         context.managed.load(state_kvs)
-        self._dispatcher.kick(before | set(tree.targets()) | set(context.managed) |
-                         set(self._standing), full=True)
+        self._dispatcher.kick(
+            before | set(tree.targets()) | set(context.managed) | set(self._standing), full=True
+        )
 
     def on_events(self, events: list[Event]) -> None:
         """Apply watched events in order; kick each touched target once."""

@@ -90,8 +90,13 @@ class Worker:
 
     async def _sync_until_settled(self) -> list[TargetResult]:
         # A transient error is retried (logged by the retry hook) until the unit syncs.
-        return await retry(self._sync_once, what=f"sync {self.name}", on=TransientError,
-                           backoff=self._backoff, logger=log)
+        return await retry(
+            self._sync_once,
+            what=f"sync {self.name}",
+            on=TransientError,
+            backoff=self._backoff,
+            logger=log,
+        )
 
     async def _sync_once(self) -> list[TargetResult]:
         # Every attempt starts from the newest state: clearing dirty first means a kick that

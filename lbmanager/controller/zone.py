@@ -21,8 +21,9 @@ class ZoneUnit:
 
     settle = Settle()  # the worker's defaults: low latency, a burst costs about two syncs
 
-    def __init__(self, region: str, zone_id: str, context: SyncContext,
-                 provider: Route53Api) -> None:
+    def __init__(
+        self, region: str, zone_id: str, context: SyncContext, provider: Route53Api
+    ) -> None:
         self._region = region
         self._zone_id = zone_id
         self._context = context
@@ -63,15 +64,22 @@ class ZoneUnit:
         for target in sorted(targets, key=str):
             if not _inside(target.fqdn, self._zone_name):
                 results[target] = TargetResult(
-                    target, error=f"{target.fqdn} is outside zone {self._zone_name}")
+                    target, error=f"{target.fqdn} is outside zone {self._zone_name}"
+                )
                 continue
             desired = self._context.tree.active_members(target)
-            plan = plan_name(target.fqdn, desired, current, ttl=self._context.route53_ttl,
-                             policy=self._context.policy)
+            plan = plan_name(
+                target.fqdn,
+                desired,
+                current,
+                ttl=self._context.route53_ttl,
+                policy=self._context.policy,
+            )
             plans[target] = plan
             conflict = "; ".join(plan.conflicts) if plan.conflicts else None
             results[target] = TargetResult(
-                target, tuple(c.describe() for c in plan.changes), conflict)
+                target, tuple(c.describe() for c in plan.changes), conflict
+            )
         if self._context.apply:
             errors = await self._apply(plans)
             for target, error in errors.items():

@@ -106,16 +106,21 @@ KINDS: dict[str, Kind] = {
     # Announced by the label reference already; its keys and unit come with the ELBv2 issue.
     "elbv2": Kind(None, LabelForm("REGION/TG_NAME", AgentMember.ADDRESS)),
     "route53": Kind(
-        KeyLayout(checked(ZONE_ID, "hosted zone id"), canonical_ip,
-                  target_region=route53_api_region, has_fqdn=True),
+        KeyLayout(
+            checked(ZONE_ID, "hosted zone id"),
+            canonical_ip,
+            target_region=route53_api_region,
+            has_fqdn=True,
+        ),
         LabelForm("REGION/ZONE_ID/FQDN", AgentMember.HOST_IP),
         worker=_per_zone,
         unit="lbmanager.controller.zone:ZoneUnit",
         cloud=True,
     ),
     "upstream": Kind(
-        KeyLayout(canonical_upstream_name, canonical_endpoint, has_region=False,
-                  parse_value=_routing),
+        KeyLayout(
+            canonical_upstream_name, canonical_endpoint, has_region=False, parse_value=_routing
+        ),
         LabelForm("NAME", AgentMember.ADDRESS, routing=True),
     ),
     # Not a key kind: each template of the render configuration has a worker of its own.

@@ -14,7 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 # A host name as a Host header carries it, without port or trailing dot (lower case).
 HOST_NAME = re.compile(
-    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
 # A URL path prefix: unreserved characters, '/' and percent escapes only.
 _PATH = re.compile(r"/(?:[A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2}){0,255}")
 # A cookie name: an RFC 6265 token narrowed to what also names an nginx variable ($cookie_NAME).
@@ -80,4 +81,3 @@ def parse_routing(value: bytes) -> tuple[Routing, tuple[str, ...]]:
     unknown = sorted(routing.model_extra or {})
     warnings = tuple(f"unknown field {name!r} in value ignored" for name in unknown)
     return routing, warnings
-

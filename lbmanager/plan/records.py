@@ -65,7 +65,12 @@ def plan_name(
 
 
 def _plan_family(
-    fqdn: str, rtype: str, wanted: frozenset[str], existing: RecordSet | None, *, ttl: int,
+    fqdn: str,
+    rtype: str,
+    wanted: frozenset[str],
+    existing: RecordSet | None,
+    *,
+    ttl: int,
     policy: Policy,
 ) -> RecordChange | None:
     # Values written by hand may be spelled differently (2001:DB8:0::1); compare them as IPs.
@@ -90,8 +95,9 @@ def _canonical(value: str) -> str:
         return value  # not an IP (someone else's record): compare it as it is
 
 
-def after_changes(record_sets: Iterable[RecordSet],
-                  changes: Iterable[RecordChange]) -> list[RecordSet]:
+def after_changes(
+    record_sets: Iterable[RecordSet], changes: Iterable[RecordChange]
+) -> list[RecordSet]:
     """The zone's record sets as they are once ``changes`` went through."""
     by_key = {(rs.name, rs.type, rs.set_identifier): rs for rs in record_sets}
     for change in changes:

@@ -45,8 +45,6 @@ class DockerLost(Exception):
     """The Docker daemon or its event stream went away."""
 
 
-
-
 class Agent:
     """Follows one Docker daemon and holds the keys its containers want."""
 
@@ -77,8 +75,13 @@ class Agent:
 
     async def _follow_docker(self) -> None:
         while True:
-            await retry(self._follow_once, what="follow Docker", on=DockerLost,
-                        backoff=self._backoff, logger=log)
+            await retry(
+                self._follow_once,
+                what="follow Docker",
+                on=DockerLost,
+                backoff=self._backoff,
+                logger=log,
+            )
             # The stream broke after a good listing: reconnect soon, but never in a tight loop.
             await asyncio.sleep(self._backoff.initial)
 
@@ -93,7 +96,8 @@ class Agent:
                 since = str(int(time.time()) - 1)
                 filters = json.dumps({"type": ["container"]})
                 subscriber = docker.events.subscribe(  # type: ignore[no-untyped-call]
-                    since=since, filters=filters)
+                    since=since, filters=filters
+                )
                 await self._list(docker)
                 listed = True
                 while (event := await subscriber.get()) is not None:
@@ -109,8 +113,7 @@ class Agent:
         for container in await docker.containers.list():
             await self._look(docker, container.id)
         await self._publish()
-        log.info("agent ready: %d containers, %d keys", len(self._views),
-                 len(self._holding or {}))
+        log.info("agent ready: %d containers, %d keys", len(self._views), len(self._holding or {}))
         self.ready.set()
 
     async def _on_event(self, docker: aiodocker.Docker, event: dict[str, Any]) -> None:
@@ -138,15 +141,21 @@ class Agent:
     async def _publish(self) -> None:
         wanted: dict[str, bytes] = {}
         for view in self._views.values():
-            result = wanted_keys(view, self._config.identity, self._config.matches,
-                                 self._config.prefix)
+            result = wanted_keys(
+                view, self._config.identity, self._config.matches, self._config.prefix
+            )
             self._report(view, result.problems)
             if not result.problems:
                 wanted.update((key, value.encode()) for key, value in result.keys.items())
         if wanted == self._holding:
             return
-        await retry(lambda: self._held.put(wanted), what="put the presence keys",
-                    on=StoreUnavailable, backoff=self._backoff, logger=log)
+        await retry(
+            lambda: self._held.put(wanted),
+            what="put the presence keys",
+            on=StoreUnavailable,
+            backoff=self._backoff,
+            logger=log,
+        )
         self._holding = wanted
         log.info("holding %d keys", len(wanted))
 

@@ -13,18 +13,24 @@ def view_from_inspect(inspect: Mapping[str, object]) -> ContainerView:
     network = _mapping(inspect.get("NetworkSettings"))
     health = _mapping(state.get("Health")).get("Status")
     ports: dict[int, Bindings] = {}
-    for spec, bindings in [*((s, None) for s in _mapping(config.get("ExposedPorts"))),
-                           *_mapping(network.get("Ports")).items()]:
+    for spec, bindings in [
+        *((s, None) for s in _mapping(config.get("ExposedPorts"))),
+        *_mapping(network.get("Ports")).items(),
+    ]:
         number, _, protocol = str(spec).partition("/")
         if protocol in ("", "tcp") and number.isascii() and number.isdigit():
             ports[int(number)] = ports.get(int(number), ()) + _bindings(bindings)
     return ContainerView(
-        str(inspect.get("Id", "")), str(inspect.get("Name", "")).removeprefix("/"),
+        str(inspect.get("Id", "")),
+        str(inspect.get("Name", "")).removeprefix("/"),
         labels={str(k): str(v) for k, v in _mapping(config.get("Labels")).items()},
         running=bool(state.get("Running")) and not state.get("Restarting"),
-        paused=bool(state.get("Paused")), ports=ports, ip=_container_ip(network),
+        paused=bool(state.get("Paused")),
+        ports=ports,
+        ip=_container_ip(network),
         health=str(health) if health and health != "none" else None,
-        host_network=_mapping(inspect.get("HostConfig")).get("NetworkMode") == "host")
+        host_network=_mapping(inspect.get("HostConfig")).get("NetworkMode") == "host",
+    )
 
 
 def _mapping(value: object) -> Mapping[str, object]:
@@ -33,8 +39,11 @@ def _mapping(value: object) -> Mapping[str, object]:
 
 def _bindings(value: object) -> Bindings:
     """``[{"HostIp": "0.0.0.0", "HostPort": "32768"}]`` (or null) as (ip, port) pairs."""
-    found = [(str(b.get("HostIp") or ""), str(b.get("HostPort") or ""))
-             for b in (value if isinstance(value, list) else []) if isinstance(b, Mapping)]
+    found = [
+        (str(b.get("HostIp") or ""), str(b.get("HostPort") or ""))
+        for b in (value if isinstance(value, list) else [])
+        if isinstance(b, Mapping)
+    ]
     return tuple((ip, int(port)) for ip, port in found if port.isascii() and port.isdigit())
 
 

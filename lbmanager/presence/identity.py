@@ -33,8 +33,9 @@ async def _metadata(paths: list[str]) -> dict[str, str]:
     timeout = aiohttp.ClientTimeout(total=1.0)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.put(f"{base}/latest/api/token",
-                                   headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}) as r:
+            async with session.put(
+                f"{base}/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+            ) as r:
                 token = await r.text()
             headers = {"X-aws-ec2-metadata-token": token}
             for path in paths:

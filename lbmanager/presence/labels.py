@@ -27,6 +27,7 @@ Bindings = tuple[tuple[str, int], ...]  # (host_ip, host_port) pairs of one cont
 @dataclass(frozen=True, slots=True)
 class ContainerView:
     """What the agent needs to know about one container."""
+
     id: str
     name: str  # without Docker's leading "/"
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -46,6 +47,7 @@ class ContainerView:
 @dataclass(frozen=True, slots=True)
 class Identity:
     """This host as the load balancers see it."""
+
     instance_id: str | None = None  # classic ELB members
     host_ip: str | None = None  # Route53 members; host side of ELBv2 and upstream members
     internal: bool = False  # ELBv2 and upstream: container IP and container port instead
@@ -54,6 +56,7 @@ class Identity:
 @dataclass(frozen=True, slots=True)
 class Want:
     """One target named by a label or a --match, as the problems name it (``where``)."""
+
     kind: str
     tail: str  # the target path without the kind, as in a label value
     group: str
@@ -64,6 +67,7 @@ class Want:
 @dataclass(frozen=True, slots=True)
 class Match:
     """``--match REGEX=TARGET``: a container whose name the regex finds in wants ``target``."""
+
     pattern: re.Pattern[str]
     target: Want
 
@@ -71,6 +75,7 @@ class Match:
 @dataclass(frozen=True, slots=True)
 class Wanted:
     """The keys (full etcd key -> value) a container wants now, or the problems that stop it."""
+
     keys: dict[str, str]
     problems: list[str]
 
@@ -108,13 +113,21 @@ def _match(text: str) -> Match:
     return Match(pattern, Want(kind, tail, "", f"--match {text!r}", member_class))
 
 
-def wanted_keys(container: ContainerView, identity: Identity, matches: Sequence[Match] = (),
-                prefix: str = "/lbManager") -> Wanted:
+def wanted_keys(
+    container: ContainerView,
+    identity: Identity,
+    matches: Sequence[Match] = (),
+    prefix: str = "/lbManager",
+) -> Wanted:
     """The keys ``container`` wants now; with any problem, none (the container is skipped)."""
     labels = {k: v for k, v in container.labels.items() if k.startswith(LABEL)}
-    wants = [Want(word, item.strip(), group, f"label {label}={value!r}")
-             for label, value in sorted(labels.items())
-             for word, group in [_split(label)] if word in FORMS for item in value.split(",")]
+    wants = [
+        Want(word, item.strip(), group, f"label {label}={value!r}")
+        for label, value in sorted(labels.items())
+        for word, group in [_split(label)]
+        if word in FORMS
+        for item in value.split(",")
+    ]
     wants += [m.target for m in matches if m.pattern.search(container.name)]
     wanted: dict[str, str] = {}
     problems: list[str] = []
@@ -125,9 +138,11 @@ def wanted_keys(container: ContainerView, identity: Identity, matches: Sequence[
             problems.append(f"container {container.name}: {error.where or want.where}: {error}")
         else:
             wanted[key] = value
-    problems += [f"container {container.name}: label {label}={labels[label]!r}: {reason}"
-                 for label in sorted(labels)
-                 if (reason := _label_reason(label, {w.group for w in wants}))]
+    problems += [
+        f"container {container.name}: label {label}={labels[label]!r}: {reason}"
+        for label in sorted(labels)
+        if (reason := _label_reason(label, {w.group for w in wants}))
+    ]
     if problems:
         return Wanted({}, list(dict.fromkeys(problems)))
     return Wanted(wanted if container.serving else {}, [])
@@ -155,6 +170,7 @@ def _member_class(value: str, where: str | None = None) -> keys.MemberClass:
 @dataclass(frozen=True, slots=True)
 class _Scope:
     """One target of one container, and the settings labels it reads."""
+
     container: ContainerView
     identity: Identity
     want: Want
@@ -207,8 +223,11 @@ class _Scope:
             if len(candidates) == 1:
                 return candidates[0]
             listed = ", ".join(map(str, candidates))
-            raise _Bad(f"several {what} ports ({listed}): choose one with {LABEL}port"
-                       if candidates else f"the container has no {what} port")
+            raise _Bad(
+                f"several {what} ports ({listed}): choose one with {LABEL}port"
+                if candidates
+                else f"the container has no {what} port"
+            )
         value, where = found
         if not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
             raise _Bad("not a port number", where)
@@ -223,8 +242,10 @@ class _Scope:
             if (found := self.setting(name)) is not None:
                 value, where = found
                 if not value or (name == "path" and not value.startswith("/")):
-                    raise _Bad("expected a path starting with /" if name == "path"
-                               else "expected a value", where)
+                    raise _Bad(
+                        "expected a path starting with /" if name == "path" else "expected a value",
+                        where,
+                    )
                 metadata[name] = value
         return json.dumps(metadata, sort_keys=True, separators=(",", ":")) if metadata else ""
 
@@ -254,7 +275,7 @@ def _join(host: str, port: int) -> str:
 
 def _split(label: str) -> tuple[str, str]:
     """``lbmanager.WORD[.GROUP]`` -> (WORD, GROUP); WORD is empty for any other form."""
-    word, dot, group = label[len(LABEL):].partition(".")
+    word, dot, group = label[len(LABEL) :].partition(".")
     return ("", "") if dot and not re.fullmatch(r"[A-Za-z0-9_-]+", group) else (word, group)
 
 
@@ -264,6 +285,9 @@ def _label_reason(label: str, groups: set[str]) -> str:
     if word not in FORMS and word not in SETTINGS:
         return f"unknown label (known: {', '.join([*FORMS, *SETTINGS])}, each optionally .GROUP)"
     if word in SETTINGS and group not in groups:
-        return (f"no target label of group {group!r} (e.g. {LABEL}elb.{group})" if group
-                else "no target label or --match applies to this container")
+        return (
+            f"no target label of group {group!r} (e.g. {LABEL}elb.{group})"
+            if group
+            else "no target label or --match applies to this container"
+        )
     return ""

@@ -64,19 +64,34 @@ class LeasedKeys:
         if not lease:
             return
         try:
-            await retry(lambda: self._store.revoke(lease), what=f"revoke lease {lease:x}",
-                        on=StoreUnavailable, backoff=replace(self._backoff, budget=WITHDRAW_BUDGET),
-                        recover=self._store.reconnect, logger=log)
+            await retry(
+                lambda: self._store.revoke(lease),
+                what=f"revoke lease {lease:x}",
+                on=StoreUnavailable,
+                backoff=replace(self._backoff, budget=WITHDRAW_BUDGET),
+                recover=self._store.reconnect,
+                logger=log,
+            )
         except (TimeoutError, StoreUnavailable) as error:
-            log.warning("could not revoke lease %x (%s); its keys expire within %d s",
-                        lease, error or "etcd out of reach", self._ttl)
+            log.warning(
+                "could not revoke lease %x (%s); its keys expire within %d s",
+                lease,
+                error or "etcd out of reach",
+                self._ttl,
+            )
 
     async def keep_alive(self) -> None:
         """Refresh the lease every third of the TTL, forever; re-put after an expiry."""
         while True:
             await asyncio.sleep(self._ttl / 3)
-            await retry(self._refresh, what="refresh the lease", on=StoreUnavailable,
-                        backoff=self._backoff, recover=self._store.reconnect, logger=log)
+            await retry(
+                self._refresh,
+                what="refresh the lease",
+                on=StoreUnavailable,
+                backoff=self._backoff,
+                recover=self._store.reconnect,
+                logger=log,
+            )
 
     async def _refresh(self) -> None:
         if not self._lease:
@@ -85,8 +100,12 @@ class LeasedKeys:
             await self._renew()
 
     async def _renew(self) -> None:
-        log.warning("lease %x expired (etcd was out of reach longer than the TTL); "
-                    "putting %d keys again on a new lease", self._lease, len(self._keys))
+        log.warning(
+            "lease %x expired (etcd was out of reach longer than the TTL); "
+            "putting %d keys again on a new lease",
+            self._lease,
+            len(self._keys),
+        )
         self._lease = 0
         await self.put(self._keys)
         log.info("keys registered again on lease %x", self._lease)
@@ -96,8 +115,14 @@ class LeasedKeys:
         while True:
             await self._changed.wait()
             self._changed.clear()
-            await retry(self._watch_ours, what="watch our keys", on=StoreUnavailable,
-                        backoff=self._backoff, recover=self._store.reconnect, logger=log)
+            await retry(
+                self._watch_ours,
+                what="watch our keys",
+                on=StoreUnavailable,
+                backoff=self._backoff,
+                recover=self._store.reconnect,
+                logger=log,
+            )
 
     async def _watch_ours(self) -> None:
         if not self._keys:

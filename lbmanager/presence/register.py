@@ -125,8 +125,9 @@ async def _start(command: Sequence[str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(*command)
 
 
-def _handle_signals(stopping: asyncio.Event, received: list[int],
-                    child: asyncio.subprocess.Process | None) -> None:
+def _handle_signals(
+    stopping: asyncio.Event, received: list[int], child: asyncio.subprocess.Process | None
+) -> None:
     loop = asyncio.get_running_loop()
 
     def stop(signum: int) -> None:

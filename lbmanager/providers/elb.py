@@ -109,4 +109,3 @@ class ElbProvider:
 
 def _instances(instance_ids: Iterable[str]) -> list[dict[str, str]]:
     return [{"InstanceId": i} for i in sorted(instance_ids)]
-

@@ -23,14 +23,29 @@ from lbmanager.errors import PermanentError, SyncError, TransientError
 
 # The codes botocore's own "standard" retry mode treats as throttling or transient
 # (botocore/retries/standard.py), plus the server-side failure codes.
-_TRANSIENT_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "ProvisionedThroughputExceededException",
-    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
-    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
-    "EC2ThrottledException", "RequestTimeout", "RequestTimeoutException",
-    "ServiceUnavailable", "InternalFailure", "InternalError",
-})
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+    }
+)
 
 
 def error_code(error: ClientError) -> str:
@@ -50,8 +65,14 @@ def classify(error: BaseException, what: str) -> SyncError:
         return PermanentError(text)
     if isinstance(
         error,
-        BotoConnectionError | HTTPClientError | ReadTimeoutError | IncompleteReadError
-        | ResponseParserError | aiohttp.ClientError | asyncio.TimeoutError | OSError,
+        BotoConnectionError
+        | HTTPClientError
+        | ReadTimeoutError
+        | IncompleteReadError
+        | ResponseParserError
+        | aiohttp.ClientError
+        | asyncio.TimeoutError
+        | OSError,
     ):
         return TransientError(f"{what}: {type(error).__name__}: {error}")
     return PermanentError(f"{what}: {type(error).__name__}: {error}")
@@ -64,6 +85,12 @@ def calling(what: str) -> Iterator[None]:
         yield
     except SyncError:
         raise
-    except (ClientError, BotoCoreError, ResponseParserError, aiohttp.ClientError, TimeoutError,
-            OSError) as error:
+    except (
+        ClientError,
+        BotoCoreError,
+        ResponseParserError,
+        aiohttp.ClientError,
+        TimeoutError,
+        OSError,
+    ) as error:
         raise classify(error, what) from error

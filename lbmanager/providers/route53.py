@@ -47,8 +47,10 @@ class Route53Provider:
             found.extend(_record_set(rs) for rs in page["ResourceRecordSets"])
             if not page.get("IsTruncated"):
                 return found
-            start = {"StartRecordName": page["NextRecordName"],
-                     "StartRecordType": page["NextRecordType"]}
+            start = {
+                "StartRecordName": page["NextRecordName"],
+                "StartRecordType": page["NextRecordType"],
+            }
             if "NextRecordIdentifier" in page:
                 start["StartRecordIdentifier"] = page["NextRecordIdentifier"]
 

@@ -56,7 +56,7 @@ def _runnable(argv: list[str]) -> list[str]:
 def _mode(value: object) -> object:
     """``"0644"`` or ``"644"``: a string, since TOML's 0o644 and 644 are both plain integers."""
     if not isinstance(value, str) or not re.fullmatch(r"0?[0-7]{3}", value):
-        raise ValueError(f"expected an octal file mode in quotes like \"0644\", got {value!r}")
+        raise ValueError(f'expected an octal file mode in quotes like "0644", got {value!r}')
     return int(value, 8)
 
 
@@ -143,8 +143,10 @@ class RenderConfig(BaseModel):
                 # Resolved: a/../x.conf and x.conf (or a symlink to it) are one file.
                 value = entry.destination.resolve() if what == "destination" else entry.name
                 if value in first:
-                    raise ValueError(f"template {number} ({entry.name}): {what}: {value} is "
-                                     f"also the {what} of template {first[value]}")
+                    raise ValueError(
+                        f"template {number} ({entry.name}): {what}: {value} is "
+                        f"also the {what} of template {first[value]}"
+                    )
                 first[value] = number
         return self
 

@@ -52,13 +52,18 @@ class Compiled:
     def __init__(self, config: TemplateConfig) -> None:
         self.name = config.name
         if config.builtin():
-            source = resources.files(__package__).joinpath(
-                "builtin", _BUILTIN_FILES[config.source]).read_text(encoding="utf-8")
+            source = (
+                resources.files(__package__)
+                .joinpath("builtin", _BUILTIN_FILES[config.source])
+                .read_text(encoding="utf-8")
+            )
             defaults = BUILTIN_VARS[config.source]
             if unknown := sorted(set(config.vars) - set(defaults)):
-                raise ConfigError(f"template {config.name}: vars: {unknown[0]!r} is not a "
-                                  f"setting of the built-in {config.source} template (known: "
-                                  f"{', '.join(defaults)})")
+                raise ConfigError(
+                    f"template {config.name}: vars: {unknown[0]!r} is not a "
+                    f"setting of the built-in {config.source} template (known: "
+                    f"{', '.join(defaults)})"
+                )
             self.vars = {**defaults, **config.vars}
         else:
             source = _read_source(config)
@@ -66,8 +71,10 @@ class Compiled:
         try:
             self._template = _ENVIRONMENT.from_string(source)
         except jinja2.TemplateSyntaxError as error:
-            raise ConfigError(f"template {config.name}: source {config.source}: line "
-                              f"{error.lineno}: {error.message}") from None
+            raise ConfigError(
+                f"template {config.name}: source {config.source}: line "
+                f"{error.lineno}: {error.message}"
+            ) from None
 
     def render(self, view: View) -> bytes:
         """The file's bytes; any error raised by the template comes out as RenderError."""
@@ -87,5 +94,6 @@ def _read_source(config: TemplateConfig) -> str:
     try:
         return Path(config.source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"template {config.name}: source: cannot read {config.source}: "
-                          f"{error}") from None
+        raise ConfigError(
+            f"template {config.name}: source: cannot read {config.source}: {error}"
+        ) from None

@@ -18,8 +18,10 @@ class CommandFailed(Exception):
 
 def expand(argv: list[str], staged: Path, destination: Path) -> list[str]:
     """Replace ``{staged}`` and ``{destination}`` in each word (plain text, no format spec)."""
-    return [word.replace("{staged}", str(staged)).replace("{destination}", str(destination))
-            for word in argv]
+    return [
+        word.replace("{staged}", str(staged)).replace("{destination}", str(destination))
+        for word in argv
+    ]
 
 
 async def run_command(argv: list[str], time_limit: float, what: str) -> None:
@@ -27,8 +29,12 @@ async def run_command(argv: list[str], time_limit: float, what: str) -> None:
     try:
         # A session of its own, so a timeout can kill the children it started as well.
         process = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
     except OSError as error:
         raise CommandFailed(f"{what} command {argv[0]!r} could not start: {error}") from None
     try:
@@ -41,8 +47,13 @@ async def run_command(argv: list[str], time_limit: float, what: str) -> None:
         raise
     text = output.decode("utf-8", "replace").strip()
     for line in text.splitlines():
-        log.log(logging.INFO if process.returncode == 0 else logging.WARNING,
-                "%s %s: %s", what, argv[0], line)
+        log.log(
+            logging.INFO if process.returncode == 0 else logging.WARNING,
+            "%s %s: %s",
+            what,
+            argv[0],
+            line,
+        )
     if process.returncode != 0:
         tail = text.splitlines()[-1] if text else "no output"
         raise CommandFailed(f"{what} command exited {process.returncode}: {tail}")

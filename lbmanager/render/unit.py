@@ -58,8 +58,7 @@ class TemplateUnit:
         self._conflicts: tuple[str, ...] = ()
 
     @classmethod
-    def for_target(cls, target: Target, context: SyncContext,
-                   providers: Providers) -> SyncUnit:
+    def for_target(cls, target: Target, context: SyncContext, providers: Providers) -> SyncUnit:
         """The unit of the template ``target`` (``template/NAME``)."""
         return opened(providers.templates, "template").unit(target.name, context)
 
@@ -104,12 +103,16 @@ class TemplateUnit:
         staged = await self._io(files.stage, destination, new, config.mode, config.owner)
         if config.check_command:
             try:
-                await run_command(expand(config.check_command, staged, destination),
-                                  config.command_timeout, "check")
+                await run_command(
+                    expand(config.check_command, staged, destination),
+                    config.command_timeout,
+                    "check",
+                )
             except CommandFailed as error:
                 await self._io(files.discard, staged)
-                raise PermanentError(f"template {config.name}: {error}; "
-                                     f"{destination} left unchanged") from None
+                raise PermanentError(
+                    f"template {config.name}: {error}; {destination} left unchanged"
+                ) from None
         await self._io(files.keep_backup, destination, old, config.backups)
         if config.reload_command:
             await self._io(files.mark_pending, destination)
@@ -132,7 +135,8 @@ class TemplateUnit:
         """The live file is the render; reload it if an interrupted run left its reload undone."""
         destination = self.config.destination
         if not self.config.reload_command or not await self._io(
-                files.pending_path(destination).exists):
+            files.pending_path(destination).exists
+        ):
             return TargetResult(self.target)
         change = f"reload {destination}: an earlier run was stopped before its reload finished"
         if not self._context.apply:
@@ -145,8 +149,9 @@ class TemplateUnit:
 
     async def _reload(self) -> None:
         config = self.config
-        argv = expand(config.reload_command or [], files.staged_path(config.destination),
-                      config.destination)
+        argv = expand(
+            config.reload_command or [], files.staged_path(config.destination), config.destination
+        )
         await run_command(argv, config.command_timeout, "reload")
         # Loaded: the live file, whether new or restored, is what the server runs.
         await self._io(files.clear_pending, config.destination)
@@ -163,8 +168,11 @@ def diff(old: bytes | None, new: bytes, destination: Path) -> tuple[str, ...]:
     """The unified diff from the live file to the rendered one, a line per change line."""
     before = (old or b"").decode("utf-8", "replace").splitlines()
     after = new.decode("utf-8", "replace").splitlines()
-    return tuple(difflib.unified_diff(before, after, f"{destination} (live)",
-                                      f"{destination} (rendered)", lineterm=""))
+    return tuple(
+        difflib.unified_diff(
+            before, after, f"{destination} (live)", f"{destination} (rendered)", lineterm=""
+        )
+    )
 
 
 def _summary(old: bytes | None, new: bytes, destination: Path) -> str:
@@ -199,8 +207,11 @@ class Templates:
 
     def using(self, upstream: str) -> list[Target]:
         """The templates that render ``upstream``."""
-        return [template_target(name) for name, (config, _) in self._entries.items()
-                if config.upstreams is None or upstream in config.upstreams]
+        return [
+            template_target(name)
+            for name, (config, _) in self._entries.items()
+            if config.upstreams is None or upstream in config.upstreams
+        ]
 
     def unit(self, name: str, context: SyncContext) -> TemplateUnit:
         """A fresh unit for template ``name``."""

@@ -73,8 +73,11 @@ def server_id(address: str) -> str:
 
 def build_view(tree: Tree, names: Iterable[str] | None) -> View:
     """The view of the upstreams ``names`` (None: every upstream in the tree)."""
-    wanted = sorted(set(names) if names is not None else
-                    {t.name for t in tree.targets() if t.kind == "upstream"})
+    wanted = sorted(
+        set(names)
+        if names is not None
+        else {t.name for t in tree.targets() if t.kind == "upstream"}
+    )
     upstreams, claims, notes = [], [], []
     for name in wanted:
         entries = active_entries(tree.entries(Target("upstream", "", name)))
@@ -84,20 +87,28 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
         # Backups stand in for primaries; with no primary left they are the servers (nginx
         # refuses an upstream of backups only, and haproxy would send them traffic anyway).
         primaries = any(not routing.backup for routing in by_address.values())
-        servers = tuple(Server(address, server_id(address), routing.weight,
-                               routing.backup and primaries)
-                        for address, routing in sorted(by_address.items()))
+        servers = tuple(
+            Server(address, server_id(address), routing.weight, routing.backup and primaries)
+            for address, routing in sorted(by_address.items())
+        )
         cookies = sorted({r.cookie for r in by_address.values() if r.cookie})
         upstream = Upstream(name, servers, cookies[0] if cookies else None)
         if len(cookies) > 1:
-            notes.append(f"upstream {name}: members name the cookies {', '.join(cookies)}; "
-                         f"{cookies[0]} is used")
+            notes.append(
+                f"upstream {name}: members name the cookies {', '.join(cookies)}; "
+                f"{cookies[0]} is used"
+            )
         upstreams.append(upstream)
         wanted_routes = {(r.host, r.path or "/") for r in by_address.values()} or {(None, "/")}
         claims += [Route(host, path, upstream) for host, path in wanted_routes]
     routes, conflicts = _settle_claims(claims)
-    return View(tuple(upstreams), routes, _sites(routes),
-                tuple(sorted({u.cookie for u in upstreams if u.cookie})), (*notes, *conflicts))
+    return View(
+        tuple(upstreams),
+        routes,
+        _sites(routes),
+        tuple(sorted({u.cookie for u in upstreams if u.cookie})),
+        (*notes, *conflicts),
+    )
 
 
 def _settle_claims(claims: list[Route]) -> tuple[tuple[Route, ...], tuple[str, ...]]:
@@ -105,17 +116,21 @@ def _settle_claims(claims: list[Route]) -> tuple[tuple[Route, ...], tuple[str, .
     taken: dict[tuple[str | None, str], Route] = {}
     conflicts = []
     # An upstream without members claims only (any host, /), after every upstream with members.
-    for route in sorted(claims, key=lambda r: (not r.upstream.servers, r.upstream.name,
-                                               r.host or "", r.path)):
+    for route in sorted(
+        claims, key=lambda r: (not r.upstream.servers, r.upstream.name, r.host or "", r.path)
+    ):
         where = (route.host, route.path)
         if where in taken:
-            conflicts.append(f"upstream {route.upstream.name}: {route.path} on "
-                             f"{route.host or 'any host'} is already routed to "
-                             f"{taken[where].upstream.name}")
+            conflicts.append(
+                f"upstream {route.upstream.name}: {route.path} on "
+                f"{route.host or 'any host'} is already routed to "
+                f"{taken[where].upstream.name}"
+            )
         else:
             taken[where] = route
-    ordered = sorted(taken.values(), key=lambda r: (-len(r.path), r.host is None,
-                                                     r.host or "", r.path))
+    ordered = sorted(
+        taken.values(), key=lambda r: (-len(r.path), r.host is None, r.host or "", r.path)
+    )
     return tuple(ordered), tuple(conflicts)
 
 

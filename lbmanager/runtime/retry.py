@@ -37,10 +37,15 @@ class Backoff:
     budget: float | None = None
 
 
-async def retry(call: Callable[[], Awaitable[T]], *, what: str,
-                on: type[BaseException] | tuple[type[BaseException], ...], backoff: Backoff,
-                recover: Callable[[], Awaitable[None]] | None = None,
-                logger: logging.Logger = log) -> T:
+async def retry(
+    call: Callable[[], Awaitable[T]],
+    *,
+    what: str,
+    on: type[BaseException] | tuple[type[BaseException], ...],
+    backoff: Backoff,
+    recover: Callable[[], Awaitable[None]] | None = None,
+    logger: logging.Logger = log,
+) -> T:
     """Await ``call()`` until it returns. When it raises ``on``: run ``recover`` (for example
     move to the next etcd endpoint), log one warning naming ``what``, wait, try again. Anything
     else, and ``on`` once the attempts run out, is raised; past the budget, TimeoutError."""
@@ -48,8 +53,9 @@ async def retry(call: Callable[[], Awaitable[T]], *, what: str,
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        logger.warning("%s: %s; retrying in %.1f s (attempt %d)",
-                       what, error, wait, state.attempt_number)
+        logger.warning(
+            "%s: %s; retrying in %.1f s (attempt %d)", what, error, wait, state.attempt_number
+        )
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(on),

@@ -54,8 +54,9 @@ class Tree:
         # so the many keys without it cost nothing at start-up.
         self._routing: dict[str, Routing] = {}
 
-    def put(self, raw_key: str | bytes, mod_revision: int,
-            value: bytes = b"") -> Target | Malformed:
+    def put(
+        self, raw_key: str | bytes, mod_revision: int, value: bytes = b""
+    ) -> Target | Malformed:
         """Set a key and return its target; a malformed key is recorded and returned instead.
 
         A key string always parses the same way, so a valid key never moves between targets; but

@@ -132,13 +132,16 @@ class Store:
         found: list[KeyValue] = []
         async with self._guard("read") as client:
             while True:
-                request = rpc.RangeRequest(key=start, range_end=end, limit=PAGE_SIZE,
-                                           revision=revision)
-                response = await client.kvstub.Range(request, timeout=self._timeout,
-                                                     metadata=client.metadata)
+                request = rpc.RangeRequest(
+                    key=start, range_end=end, limit=PAGE_SIZE, revision=revision
+                )
+                response = await client.kvstub.Range(
+                    request, timeout=self._timeout, metadata=client.metadata
+                )
                 revision = revision or response.header.revision
-                found.extend(KeyValue(kv.key, kv.value, kv.mod_revision, kv.lease)
-                             for kv in response.kvs)
+                found.extend(
+                    KeyValue(kv.key, kv.value, kv.mod_revision, kv.lease) for kv in response.kvs
+                )
                 if not response.more:
                     return revision, found
                 start = response.kvs[-1].key + b"\0"
@@ -147,12 +150,17 @@ class Store:
         """Events under ``prefix`` from ``start_revision`` on, one batch per etcd response (the
         first, the watch's creation, has none: it proves the stream is open)."""
         key = prefix.encode()
-        create = rpc.WatchCreateRequest(key=key, range_end=prefix_range_end(key),
-                                        start_revision=start_revision, progress_notify=True)
+        create = rpc.WatchCreateRequest(
+            key=key,
+            range_end=prefix_range_end(key),
+            start_revision=start_revision,
+            progress_notify=True,
+        )
         async with self._guard("watch") as client:
             stub = rpc.WatchStub(client.channel)
-            call = stub.Watch(_requests(rpc.WatchRequest(create_request=create)),
-                              metadata=client.metadata)
+            call = stub.Watch(
+                _requests(rpc.WatchRequest(create_request=create)), metadata=client.metadata
+            )
             try:
                 async for response in call:
                     if response.compact_revision:

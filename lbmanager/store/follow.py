@@ -17,8 +17,16 @@ OnEvents = Callable[[list[Event]], None]
 class TreeFollower:
     """Hands the tree to ``on_snapshot`` at one revision, then every change to ``on_events``."""
 
-    def __init__(self, store: Store, tree_prefix: str, state_prefix: str,  # noqa: PLR0917 - wiring, named at the call
-                 on_snapshot: OnSnapshot, on_events: OnEvents, backoff: Backoff) -> None:
+    def __init__(
+        self,
+        store: Store,
+        tree_prefix: str,
+        state_prefix: str,
+        *,
+        on_snapshot: OnSnapshot,
+        on_events: OnEvents,
+        backoff: Backoff,
+    ) -> None:
         self._store = store
         self._prefixes = (tree_prefix, state_prefix)
         self._on_snapshot = on_snapshot
@@ -29,8 +37,13 @@ class TreeFollower:
     async def read(self) -> None:
         """Read both prefixes at one revision, retrying while etcd is unavailable."""
         revision, (tree, state) = await retry(
-            lambda: self._store.read(self._prefixes), what="read the tree", on=StoreUnavailable,
-            backoff=self._backoff, recover=self._store.reconnect, logger=log)
+            lambda: self._store.read(self._prefixes),
+            what="read the tree",
+            on=StoreUnavailable,
+            backoff=self._backoff,
+            recover=self._store.reconnect,
+            logger=log,
+        )
         log.info("read %d keys at revision %d", len(tree), revision)
         self.revision = revision
         self._on_snapshot(revision, tree, state)
@@ -39,12 +52,20 @@ class TreeFollower:
         """Watch from the last revision seen + 1, forever; re-read the tree after compaction."""
         while True:
             try:
-                await retry(self._watch_until_broken, what="watch the tree",
-                            on=StoreUnavailable, backoff=self._backoff,
-                            recover=self._store.reconnect, logger=log)
+                await retry(
+                    self._watch_until_broken,
+                    what="watch the tree",
+                    on=StoreUnavailable,
+                    backoff=self._backoff,
+                    recover=self._store.reconnect,
+                    logger=log,
+                )
             except Compacted as compacted:
-                log.warning("revision %d was compacted (%s); reading the whole tree again",
-                            self.revision + 1, compacted)
+                log.warning(
+                    "revision %d was compacted (%s); reading the whole tree again",
+                    self.revision + 1,
+                    compacted,
+                )
                 await self.read()
 
     async def _watch_until_broken(self) -> None:

@@ -58,8 +58,17 @@ async def test_help_exits_0() -> None:
     result = await run_cli("--help", env=cli_env())
     assert result.returncode == 0, result
     assert result.stdout.startswith("usage: lbmanager")
-    for word in ["run", "plan", "member", "forget", "register", "agent", "render", "local",
-                 "--version"]:
+    for word in [
+        "run",
+        "plan",
+        "member",
+        "forget",
+        "register",
+        "agent",
+        "render",
+        "local",
+        "--version",
+    ]:
         assert word in result.stdout
 
 
@@ -76,8 +85,10 @@ async def test_run_exits_0_on_signal(etcd_server: EtcdServer, signum: int) -> No
 async def test_run_waits_for_etcd_at_startup(etcd_server: EtcdServer) -> None:
     """`run` keeps retrying while etcd is down, reads the tree once it is up, exits 0."""
     etcd_server.stop()
-    async with ClosingListener(etcd_server.port) as listener, \
-            running_cli("run", env=cli_env(etcd_server.endpoint)) as cli:
+    async with (
+        ClosingListener(etcd_server.port) as listener,
+        running_cli("run", env=cli_env(etcd_server.endpoint)) as cli,
+    ):
         await wait_for(lambda: listener.accepted >= 2, 30, what="a second etcd connection")
         assert cli.proc.returncode is None, cli.stderr
         await listener.close()
@@ -89,16 +100,20 @@ async def test_run_waits_for_etcd_at_startup(etcd_server: EtcdServer) -> None:
 async def test_run_sigterm_while_etcd_down_exits_0(etcd_server: EtcdServer) -> None:
     """SIGTERM while etcd is still unreachable at start-up also exits 0 within 5 s."""
     etcd_server.stop()
-    async with ClosingListener(etcd_server.port) as listener, \
-            running_cli("run", env=cli_env(etcd_server.endpoint)) as cli:
+    async with (
+        ClosingListener(etcd_server.port) as listener,
+        running_cli("run", env=cli_env(etcd_server.endpoint)) as cli,
+    ):
         await wait_for(lambda: listener.accepted >= 2, 30, what="a second etcd connection")
         assert await cli.stop() == 0, cli.stderr
 
 
 async def test_run_logs_while_etcd_unreachable() -> None:
     """While the first read cannot reach etcd, a warning naming etcd is logged."""
-    async with ClosingListener(free_port()) as listener, running_cli(
-            "run", env=cli_env(f"http://{HOST}:{listener.port}")) as cli:
+    async with (
+        ClosingListener(free_port()) as listener,
+        running_cli("run", env=cli_env(f"http://{HOST}:{listener.port}")) as cli,
+    ):
         await wait_for(lambda: listener.accepted >= 2, 30, what="a second etcd connection")
         await cli.wait_line(r"(WARNING|ERROR).*etcd", within=10)
 
@@ -113,16 +128,19 @@ async def test_run_reads_from_next_endpoint(etcd_server: EtcdServer) -> None:
 
 
 async def test_run_dry_run_logs_changes_and_writes_nothing(
-        etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud) -> None:
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
     """`run --dry-run` logs each planned change with target and member; nothing is written."""
     new, old = cloud.run_instances(2)
     cloud.create_elb("web")
     cloud.elb.register_instances_with_load_balancer(
-        LoadBalancerName="web", Instances=[{"InstanceId": old}])
+        LoadBalancerName="web", Instances=[{"InstanceId": old}]
+    )
     zone = cloud.create_zone("example.com")
     await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{new}".encode(), b"")
-    await etcd.put(f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1"
-                   .encode(), b"")
+    await etcd.put(
+        f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1".encode(), b""
+    )
     async with running_cli("run", "--dry-run", env=cli_env(etcd_server.endpoint)) as cli:
         await cli.wait_line(rf"elb/us-east-1/web: \+ {new}")
         await cli.wait_line(rf"elb/us-east-1/web: - {old}")
@@ -133,8 +151,9 @@ async def test_run_dry_run_logs_changes_and_writes_nothing(
         assert await cli.stop() == 0, cli.stderr
 
 
-async def test_env_vars_configure_run(etcd: aetcd.Client, etcd_server: EtcdServer,
-                                      cloud: Cloud) -> None:
+async def test_env_vars_configure_run(
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
     """LBMANAGER_PREFIX, _DRY_RUN and _LOG_FORMAT work like their flags."""
     (instance,) = cloud.run_instances(1)
     cloud.create_elb("web")
@@ -148,13 +167,15 @@ async def test_env_vars_configure_run(etcd: aetcd.Client, etcd_server: EtcdServe
         assert await cli.stop() == 0, cli.stderr
 
 
-async def test_plan_in_sync_exits_0(etcd: aetcd.Client, etcd_server: EtcdServer,
-                                    cloud: Cloud) -> None:
+async def test_plan_in_sync_exits_0(
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
     """`plan` prints "in sync" per target and exits 0 when nothing is pending."""
     (instance,) = cloud.run_instances(1)
     cloud.create_elb("web")
     cloud.elb.register_instances_with_load_balancer(
-        LoadBalancerName="web", Instances=[{"InstanceId": instance}])
+        LoadBalancerName="web", Instances=[{"InstanceId": instance}]
+    )
     await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode(), b"")
     result = await run_cli("plan", env=cli_env(etcd_server.endpoint))
     assert result.returncode == 0, result
@@ -162,17 +183,20 @@ async def test_plan_in_sync_exits_0(etcd: aetcd.Client, etcd_server: EtcdServer,
 
 
 async def test_plan_pending_exits_3_and_writes_nothing(
-        etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud) -> None:
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
     """`plan` lists ELB and Route53 changes per target, exits 3, and changes nothing."""
     new, stale = cloud.run_instances(2)
     cloud.create_elb("web")
     cloud.create_elb("old")
     cloud.elb.register_instances_with_load_balancer(
-        LoadBalancerName="old", Instances=[{"InstanceId": stale}])
+        LoadBalancerName="old", Instances=[{"InstanceId": stale}]
+    )
     zone = cloud.create_zone("example.com")
     await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{new}".encode(), b"")
-    await etcd.put(f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1"
-                   .encode(), b"")
+    await etcd.put(
+        f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1".encode(), b""
+    )
     await etcd.put(b"/lbManagerState/elb/us-east-1/old", b"")
     result = await run_cli("plan", env=cli_env(etcd_server.endpoint))
     assert result.returncode == 3, result
@@ -190,8 +214,7 @@ async def test_plan_pending_exits_3_and_writes_nothing(
 
 
 @pytest.mark.parametrize("key", [ELB_KEY, f"/lbManager/{ELB_KEY}"])
-async def test_member_add_puts_key(etcd: aetcd.Client, etcd_server: EtcdServer,
-                                   key: str) -> None:
+async def test_member_add_puts_key(etcd: aetcd.Client, etcd_server: EtcdServer, key: str) -> None:
     """`member add` accepts the relative or the full key and puts it under the prefix."""
     result = await run_cli("member", "add", key, env=cli_env(etcd_server.endpoint))
     assert result.returncode == 0, result
@@ -205,16 +228,18 @@ async def test_member_add_puts_key(etcd: aetcd.Client, etcd_server: EtcdServer,
     ("route53/us-east-1/Z1/www.example.com/multiple/010.0.0.1", "IP address"),
     ("nope/us-east-1/web/multiple/i-01234567", "kind"),
 ])  # fmt: skip
-async def test_member_add_invalid_key_exits_2(etcd: aetcd.Client, etcd_server: EtcdServer,
-                                              key: str, reason: str) -> None:
+async def test_member_add_invalid_key_exits_2(
+    etcd: aetcd.Client, etcd_server: EtcdServer, key: str, reason: str
+) -> None:
     """An invalid key is refused with exit 2 naming the key and the reason; nothing is put."""
     result = await run_cli("member", "add", key, env=cli_env(etcd_server.endpoint))
     assert_usage_error(result, key, reason)
     assert await etcd_keys(etcd, "/") == set()
 
 
-async def test_member_rm_deletes_and_reports_absence(etcd: aetcd.Client,
-                                                     etcd_server: EtcdServer) -> None:
+async def test_member_rm_deletes_and_reports_absence(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
     """`member rm` deletes the key; a missing key is reported, still exit 0."""
     full = f"/lbManager/{ELB_KEY}"
     await etcd.put(full.encode(), b"")
@@ -233,22 +258,33 @@ async def test_member_ls_marks_states(etcd: aetcd.Client, etcd_server: EtcdServe
     """`member ls`: newest single active, other keys inactive, malformed keys with reason."""
     web, api = "/lbManager/elb/us-east-1/web", "/lbManager/elb/us-east-1/api"
     # The newest single (put last) has the smaller name: key order must not pick the winner.
-    keys = [f"{web}/multiple/i-0000000a", f"{web}/single/i-0000000c", f"{web}/single/i-0000000b",
-            f"{api}/multiple/i-0000000d", f"{api}/multiple/i-0000000e"]
+    keys = [
+        f"{web}/multiple/i-0000000a",
+        f"{web}/single/i-0000000c",
+        f"{web}/single/i-0000000b",
+        f"{api}/multiple/i-0000000d",
+        f"{api}/multiple/i-0000000e",
+    ]
     for key in keys:
         await etcd.put(key.encode(), b"")
     await etcd.put(f"{web}/double/i-0000000f".encode(), b"")
     result = await run_cli("member", "ls", env=cli_env(etcd_server.endpoint))
     assert result.returncode == 0, result
     states = {line.split()[1]: line.split()[0] for line in result.stdout.splitlines()}
-    assert states == {keys[0]: "inactive", keys[1]: "inactive", keys[2]: "active",
-                      keys[3]: "active", keys[4]: "active",
-                      f"{web}/double/i-0000000f": "malformed"}
+    assert states == {
+        keys[0]: "inactive",
+        keys[1]: "inactive",
+        keys[2]: "active",
+        keys[3]: "active",
+        keys[4]: "active",
+        f"{web}/double/i-0000000f": "malformed",
+    }
     assert "bad class 'double'" in result.stdout
 
 
-async def test_prefix_env_var_moves_member_commands(etcd: aetcd.Client,
-                                                    etcd_server: EtcdServer) -> None:
+async def test_prefix_env_var_moves_member_commands(
+    etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
     """LBMANAGER_PREFIX=/other makes `member add` and `member ls` use /other; a flag wins."""
     env = cli_env(etcd_server.endpoint, prefix="/other")
     assert (await run_cli("member", "add", ELB_KEY, env=env)).returncode == 0
@@ -263,13 +299,15 @@ async def test_prefix_env_var_moves_member_commands(etcd: aetcd.Client,
     assert await etcd_keys(etcd, "/") == {f"/other/{ELB_KEY}", f"/third/{ELB_KEY}"}
 
 
-async def test_forget_drops_record_only(etcd: aetcd.Client, etcd_server: EtcdServer,
-                                        cloud: Cloud) -> None:
+async def test_forget_drops_record_only(
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
     """`forget elb/us-east-1/web` deletes the state key and leaves the ELB as it is."""
     (instance,) = cloud.run_instances(1)
     cloud.create_elb("web")
     cloud.elb.register_instances_with_load_balancer(
-        LoadBalancerName="web", Instances=[{"InstanceId": instance}])
+        LoadBalancerName="web", Instances=[{"InstanceId": instance}]
+    )
     await etcd.put(b"/lbManagerState/elb/us-east-1/web", b"")
     await etcd.put(b"/lbManagerState/elb/us-east-1/api", b"")
     result = await run_cli("forget", "elb/us-east-1/web", env=cli_env(etcd_server.endpoint))
@@ -280,8 +318,9 @@ async def test_forget_drops_record_only(etcd: aetcd.Client, etcd_server: EtcdSer
 
 
 @pytest.mark.parametrize("target", ["elb/us-east-1", "elb/us-east-1/web/multiple", "nope/x/y"])
-async def test_forget_bad_target_exits_2(etcd: aetcd.Client, etcd_server: EtcdServer,
-                                         target: str) -> None:
+async def test_forget_bad_target_exits_2(
+    etcd: aetcd.Client, etcd_server: EtcdServer, target: str
+) -> None:
     """A target that does not parse is refused with exit 2 naming it; nothing is deleted."""
     await etcd.put(b"/lbManagerState/elb/us-east-1/web", b"")
     result = await run_cli("forget", target, env=cli_env(etcd_server.endpoint))

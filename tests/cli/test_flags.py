@@ -15,10 +15,26 @@ from lbmanager.cli.main import COMMANDS
 
 KEY = "elb/us-east-1/web/multiple/i-0123456789abcdef0"
 STORE = {"--etcd-endpoints", "--prefix", "--log-level", "--log-format"}
-REGISTER = {"--ttl", "--value", "--health-url", "--health-interval", "--health-timeout",
-            "--healthy-threshold", "--unhealthy-threshold", "--exec", "--drain"}
-AGENT = {"--docker", "--ttl", "--instance-id", "--host-ip", "--internal", "--match",
-         "--keep-on-exit"}
+REGISTER = {
+    "--ttl",
+    "--value",
+    "--health-url",
+    "--health-interval",
+    "--health-timeout",
+    "--healthy-threshold",
+    "--unhealthy-threshold",
+    "--exec",
+    "--drain",
+}
+AGENT = {
+    "--docker",
+    "--ttl",
+    "--instance-id",
+    "--host-ip",
+    "--internal",
+    "--match",
+    "--keep-on-exit",
+}
 CLOUD = {"--state-prefix", "--route53-ttl", "--route53-rps", "--policy", "--render-config"}
 FLAGS = {
     "run": STORE | CLOUD | {"--resync-interval", "--dry-run", "--status-addr"},
@@ -94,8 +110,7 @@ async def test_variables_of_other_commands_are_ignored(
     etcd: aetcd.Client, etcd_server: EtcdServer
 ) -> None:
     """Bad LBMANAGER_* values of flags `member add` does not take change nothing for it."""
-    env = cli_env(etcd_server.endpoint, route53_ttl="-1", dry_run="maybe", ttl="0",
-                  no_demo="maybe")
+    env = cli_env(etcd_server.endpoint, route53_ttl="-1", dry_run="maybe", ttl="0", no_demo="maybe")
     result = await run_cli("member", "add", KEY, env=env)
     assert result.returncode == 0, result
     assert await etcd_keys(etcd, "/") == {f"/lbManager/{KEY}"}

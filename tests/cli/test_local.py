@@ -75,12 +75,20 @@ class LocalRun:
 @contextlib.asynccontextmanager
 async def local_run(**extra_env: str) -> AsyncIterator[LocalRun]:
     """Start `lbmanager local` from the repository; kill it by PID if the test left it running."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LBMANAGER_", "AWS_", "DOCKER_"))} | extra_env
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LBMANAGER_", "AWS_", "DOCKER_"))
+    } | extra_env
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lbmanager", "local", cwd=REPO, env=env,
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
+        sys.executable,
+        "-m",
+        "lbmanager",
+        "local",
+        cwd=REPO,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     run = LocalRun(process)
     try:
         yield run
@@ -104,8 +112,13 @@ async def run_printed(line: str) -> tuple[int, str]:
     """Run a printed command as a user would from another terminal in the repository."""
     env, argv = split_command(line)
     process = await asyncio.create_subprocess_exec(
-        *argv, cwd=REPO, env={**os.environ, **env}, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        *argv,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     output, _ = await asyncio.wait_for(process.communicate(), 60)
     return await process.wait(), output.decode(errors="replace")
 
@@ -141,8 +154,11 @@ async def test_printed_commands_register_and_ctrl_c_leaves_nothing(
         for name, value in aws_env.items():
             monkeypatch.setenv(name, value)
         cloud = Cloud()
-        await wait_for(lambda: cloud.elb_instances("demo-web") == {first.group(1), added},
-                       timeout=30, what="the demo key and the added instance registered")
+        await wait_for(
+            lambda: cloud.elb_instances("demo-web") == {first.group(1), added},
+            timeout=30,
+            what="the demo key and the added instance registered",
+        )
         status, output = await run_printed(plan_line)
         assert status == 0, output
         assert "in sync" in output
@@ -173,10 +189,16 @@ async def test_agent_runs_beside_the_demo_when_docker_is_there(
         for name, value in split_command(plan_line)[0].items():
             monkeypatch.setenv(name, value)
         cloud = Cloud()
-        instances = {i["InstanceId"] for r in cloud.ec2.describe_instances()["Reservations"]
-                     for i in r["Instances"]}
+        instances = {
+            i["InstanceId"]
+            for r in cloud.ec2.describe_instances()["Reservations"]
+            for i in r["Instances"]
+        }
         await docker.run({"lbmanager.elb": "us-east-1/demo-web"})
-        await wait_for(lambda: len(cloud.elb_instances("demo-web")) == 2, timeout=30,
-                       what="the agent's instance registered beside the demo key's")
+        await wait_for(
+            lambda: len(cloud.elb_instances("demo-web")) == 2,
+            timeout=30,
+            what="the agent's instance registered beside the demo key's",
+        )
         assert cloud.elb_instances("demo-web") <= instances
         assert await run.stop(signal.SIGINT) == 0

@@ -20,10 +20,16 @@ GOOD = '[[template]]\nname = "nginx"\nsource = "nginx"\ndestination = "nginx.con
 BAD_CONFIGS = {
     "mode": (GOOD + 'mode = "0999"\n', ["template 1 (nginx)", "mode"]),
     "unknown field": (GOOD + 'sorce = "nginx"\n', ["template 1 (nginx)", "sorce"]),
-    "command": (GOOD + 'check_command = ["/no/such/nginx", "-t"]\n',
-                ["template 1 (nginx)", "check_command", "/no/such/nginx"]),
-    "second entry": (GOOD + GOOD.replace('"nginx"', '"haproxy"').replace(".conf", ".cfg")
-                     + "wait = { min = 5, max = 1 }\n", ["template 2 (haproxy)", "wait"]),
+    "command": (
+        GOOD + 'check_command = ["/no/such/nginx", "-t"]\n',
+        ["template 1 (nginx)", "check_command", "/no/such/nginx"],
+    ),
+    "second entry": (
+        GOOD
+        + GOOD.replace('"nginx"', '"haproxy"').replace(".conf", ".cfg")
+        + "wait = { min = 5, max = 1 }\n",
+        ["template 2 (haproxy)", "wait"],
+    ),
     "toml": (GOOD + "mode = \n", ["not valid TOML"]),
 }
 
@@ -77,7 +83,8 @@ async def test_dry_run_prints_the_diff_and_writes_nothing(
     assert lines[:2] == [f"--- {nginx.config} (live)", f"+++ {nginx.config} (rendered)"]
     assert lines[2].startswith("@@ ")
     assert [line for line in lines if line.startswith(("+ ", "- "))] == [
-        f"+        server {SECOND} weight=1;"]
+        f"+        server {SECOND} weight=1;"
+    ]
     assert nginx.config.read_bytes() == live
     assert not staged_path(nginx.config).exists()
     assert not nginx.config.with_name(f"{nginx.config.name}.1").exists()
@@ -89,8 +96,9 @@ async def test_once_exits_1_when_the_check_fails(
     """--once with a failing check prints the template's error, writes nothing, exits 1."""
     config = write_render_config(nginx, commands={"check_command": ["false"]})
     await put_member(etcd, FIRST)
-    result = await run_cli("render", "--config", str(config), "--once",
-                           env=cli_env(etcd_server.endpoint))
+    result = await run_cli(
+        "render", "--config", str(config), "--once", env=cli_env(etcd_server.endpoint)
+    )
     assert result.returncode == 1, result
     assert result.stdout.startswith("template/nginx: ERROR ")
     assert "check command exited 1" in result.stdout

@@ -61,8 +61,9 @@ class FakeTemplates:
 TEMPLATES = FakeTemplates({"site": {"backend", "static"}, "api": {"backend"}})
 
 
-def routes(targets: Iterable[Target], providers: Providers,
-           kinds: set[str] | None = None) -> list[tuple[str, Target]]:
+def routes(
+    targets: Iterable[Target], providers: Providers, kinds: set[str] | None = None
+) -> list[tuple[str, Target]]:
     """workers_of as a list."""
     return list(workers_of(targets, providers, kinds))
 
@@ -70,14 +71,19 @@ def routes(targets: Iterable[Target], providers: Providers,
 def test_one_worker_per_load_balancer() -> None:
     """Each classic ELB is its own worker, named by its target; regions are not merged."""
     assert routes([WEB, SHOP, WEB_EU], Providers()) == [
-        ("elb/us-east-1/web", WEB), ("elb/us-east-1/shop", SHOP), ("elb/eu-west-1/web", WEB_EU)]
+        ("elb/us-east-1/web", WEB),
+        ("elb/us-east-1/shop", SHOP),
+        ("elb/eu-west-1/web", WEB_EU),
+    ]
 
 
 def test_route53_names_share_their_zone_worker() -> None:
     """Names in one hosted zone share its worker; another zone has its own."""
     assert routes([WWW, API, MAIL], Providers()) == [
-        ("route53/us-east-1/Z1", WWW), ("route53/us-east-1/Z1", API),
-        ("route53/us-east-1/Z2", MAIL)]
+        ("route53/us-east-1/Z1", WWW),
+        ("route53/us-east-1/Z1", API),
+        ("route53/us-east-1/Z2", MAIL),
+    ]
 
 
 def test_zone_worker_is_per_partition_not_per_region() -> None:
@@ -85,7 +91,9 @@ def test_zone_worker_is_per_partition_not_per_region() -> None:
     worker; under the China partition it is another zone, with its own worker."""
     assert WWW_EU == WWW
     assert routes([WWW_EU, WWW_CN], Providers()) == [
-        ("route53/us-east-1/Z1", WWW), ("route53/cn-northwest-1/Z1", WWW_CN)]
+        ("route53/us-east-1/Z1", WWW),
+        ("route53/cn-northwest-1/Z1", WWW_CN),
+    ]
 
 
 def test_upstreams_go_to_the_templates_that_render_them() -> None:
@@ -93,7 +101,9 @@ def test_upstreams_go_to_the_templates_that_render_them() -> None:
     an upstream no template renders, or any upstream without templates, has no worker."""
     providers = Providers(templates=TEMPLATES)
     assert routes([BACKEND], providers) == [
-        ("template/site", template("site")), ("template/api", template("api"))]
+        ("template/site", template("site")),
+        ("template/api", template("api")),
+    ]
     assert routes([STATIC], providers) == [("template/site", template("site"))]
     assert routes([LONELY], providers) == []
     assert routes([BACKEND, STATIC], Providers()) == []
@@ -104,8 +114,10 @@ def test_targets_of_other_kinds_get_no_worker() -> None:
     providers = Providers(templates=TEMPLATES)
     everything = [WEB, WWW, BACKEND, template("api")]
     assert routes(everything, providers, {"template"}) == [
-        ("template/site", template("site")), ("template/api", template("api")),
-        ("template/api", template("api"))]
+        ("template/site", template("site")),
+        ("template/api", template("api")),
+        ("template/api", template("api")),
+    ]
     assert routes(everything, providers, {"elb"}) == [("elb/us-east-1/web", WEB)]
 
 
@@ -161,8 +173,14 @@ def dispatcher(spawned: list[str], kinds: set[str] | None = None) -> Dispatcher:
 
     managed = ManagedTargets(Store([(HOST, 1)]), "/lbManagerState", write=False)
     context = SyncContext(tree=Tree("/lbManager"), managed=managed)
-    return Dispatcher(context, Providers(elb=NoCalls(), route53=NoCalls()), report, spawn,
-                      FAST_BACKOFF, kinds=kinds)
+    return Dispatcher(
+        context,
+        Providers(elb=NoCalls(), route53=NoCalls()),
+        report,
+        spawn,
+        FAST_BACKOFF,
+        kinds=kinds,
+    )
 
 
 def test_dispatcher_creates_and_spawns_one_worker_per_unit_once() -> None:
@@ -183,8 +201,10 @@ def test_dispatcher_creates_and_spawns_one_worker_per_unit_once() -> None:
     assert fleet.workers == {"elb/us-east-1/web": web, "route53/us-east-1/Z1": zone}
     assert len(spawned) == 2
     assert [str(t) for t in zone.unit.targets()] == [
-        "route53/us-east-1/Z1/api.example.com.", "route53/us-east-1/Z1/new.example.com.",
-        "route53/us-east-1/Z1/www.example.com."]
+        "route53/us-east-1/Z1/api.example.com.",
+        "route53/us-east-1/Z1/new.example.com.",
+        "route53/us-east-1/Z1/www.example.com.",
+    ]
 
 
 def test_dispatcher_ignores_targets_of_other_kinds() -> None:

@@ -39,7 +39,8 @@ DESCRIBE = "DescribeLoadBalancers"
 def register_by_hand(cloud: Cloud, name: str, *instances: str) -> None:
     """Register instances the way an operator would, outside lbmanager."""
     cloud.elb.register_instances_with_load_balancer(
-        LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instances])
+        LoadBalancerName=name, Instances=[{"InstanceId": i} for i in instances]
+    )
 
 
 async def test_single_and_multiple_keys_end_to_end(
@@ -83,7 +84,10 @@ async def test_one_transaction_of_many_keys_is_one_call_each_way(
 
 
 async def test_keys_arriving_during_a_sync_cause_exactly_one_follow_up_sync(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """Five puts while a register call is in flight are synced together in one more sync."""
@@ -105,7 +109,10 @@ async def test_keys_arriving_during_a_sync_cause_exactly_one_follow_up_sync(
 
 
 async def test_tree_already_in_sync_makes_no_write_call_at_start(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """ELBs that already hold their active members are read once and not written."""
@@ -114,8 +121,15 @@ async def test_tree_already_in_sync_makes_no_write_call_at_start(
     cloud.create_elb("solo")
     register_by_hand(cloud, "web", a, b)
     register_by_hand(cloud, "solo", c)
-    await put_all(etcd, [elb_key("web", "multiple", a), elb_key("web", "multiple", b),
-                         elb_key("solo", "multiple", a), elb_key("solo", "single", c)])
+    await put_all(
+        etcd,
+        [
+            elb_key("web", "multiple", a),
+            elb_key("web", "multiple", b),
+            elb_key("solo", "multiple", a),
+            elb_key("solo", "single", c),
+        ],
+    )
     async with running_service(settings):
         web = await reports.wait(elb_target("web"))
         solo = await reports.wait(elb_target("solo"))
@@ -125,7 +139,10 @@ async def test_tree_already_in_sync_makes_no_write_call_at_start(
 
 
 async def test_start_up_describes_25_elbs_in_batches_of_at_most_20(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """25 ELBs of one region are read with two DescribeLoadBalancers calls at start-up."""
@@ -154,13 +171,17 @@ async def test_resync_restores_an_instance_deregistered_by_hand(
     async with running_service(tuned(settings, resync_interval=0.5)):
         await wait_for(lambda: cloud.elb_instances("web") == {a, b}, what="both registered")
         cloud.elb.deregister_instances_from_load_balancer(
-            LoadBalancerName="web", Instances=[{"InstanceId": b}])
+            LoadBalancerName="web", Instances=[{"InstanceId": b}]
+        )
         assert cloud.elb_instances("web") == {a}
         await wait_for(lambda: cloud.elb_instances("web") == {a, b}, what="b put back")
 
 
 async def test_upsert_only_never_deregisters(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """--policy upsert-only registers members but keeps strays, deleted and inactive members."""
@@ -181,8 +202,12 @@ async def test_upsert_only_never_deregisters(
 
 
 async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR0917 - fixtures
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
-    reports: SyncReports, caplog: pytest.LogCaptureFixture,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
+    reports: SyncReports,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """--dry-run writes no AWS call or state record; logs target and member of each change."""
     a, stray, old = cloud.run_instances(3)
@@ -192,8 +217,14 @@ async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR
     register_by_hand(cloud, "old", old)
     zone = cloud.create_zone("example.com")
     # "old" is a managed target whose keys are gone: a real run would empty and forget it.
-    await put_all(etcd, [elb_key("web", "multiple", a), state_key(elb_target("old")),
-                         dns_key(zone, "www.example.com", "10.0.0.1")])
+    await put_all(
+        etcd,
+        [
+            elb_key("web", "multiple", a),
+            state_key(elb_target("old")),
+            dns_key(zone, "www.example.com", "10.0.0.1"),
+        ],
+    )
     caplog.set_level(logging.INFO, logger="lbmanager")
     async with running_service(tuned(settings, dry_run=True)):
         for target in (elb_target("web"), elb_target("old"), dns_target(zone, "www.example.com")):
@@ -203,9 +234,12 @@ async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR
     assert (cloud.elb_instances("web"), cloud.elb_instances("old")) == ({stray}, {old})
     assert cloud.records(zone) == {}
     planned = [m for m in caplog.messages if m.startswith("would apply")]
-    for target, change in ((elb_target("web"), f"+ {a}"), (elb_target("web"), f"- {stray}"),
-                           (elb_target("old"), f"- {old}"),
-                           (dns_target(zone, "www.example.com"), "CREATE A 10.0.0.1")):
+    for target, change in (
+        (elb_target("web"), f"+ {a}"),
+        (elb_target("web"), f"- {stray}"),
+        (elb_target("old"), f"- {old}"),
+        (dns_target(zone, "www.example.com"), "CREATE A 10.0.0.1"),
+    ):
         assert any(str(target) in m and change in m for m in planned), (target, change, planned)
 
 
@@ -231,7 +265,10 @@ async def test_target_whose_keys_vanished_while_down_is_emptied_at_start(
 
 
 async def test_forgotten_keyless_target_is_not_emptied(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """After `lbmanager forget`, a target whose keys are gone is left as it is in the cloud."""

@@ -33,21 +33,30 @@ SLACK = 0.05
 
 def change_by_hand(cloud: Cloud, zone: str, record_set: dict[str, Any]) -> None:
     """Create a record set the way an operator would, outside lbmanager."""
-    cloud.route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={
-        "Changes": [{"Action": "CREATE", "ResourceRecordSet": record_set}]})
+    cloud.route53.change_resource_record_sets(
+        HostedZoneId=zone,
+        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record_set}]},
+    )
 
 
 def simple(name: str, rtype: str, *values: str, ttl: int = 300) -> dict[str, Any]:
     """A simple record set."""
-    return {"Name": name, "Type": rtype, "TTL": ttl,
-            "ResourceRecords": [{"Value": v} for v in values]}
+    return {
+        "Name": name,
+        "Type": rtype,
+        "TTL": ttl,
+        "ResourceRecords": [{"Value": v} for v in values],
+    }
 
 
 def record_sets(cloud: Cloud, zone: str) -> list[dict[str, Any]]:
     """Every record set of the zone except SOA and NS, names with `*` unescaped."""
     found = cloud.route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-    return [{**rs, "Name": rs["Name"].replace("\\052", "*")} for rs in found
-            if rs["Type"] not in ("SOA", "NS")]
+    return [
+        {**rs, "Name": rs["Name"].replace("\\052", "*")}
+        for rs in found
+        if rs["Type"] not in ("SOA", "NS")
+    ]
 
 
 def ttls(cloud: Cloud, zone: str) -> dict[tuple[str, str], int]:
@@ -65,8 +74,10 @@ async def test_a_and_aaaa_sets_and_no_set_for_an_empty_family(
     async with running_service(settings):
         await put_all(etcd, [*v4, v6])
         await reports.wait_syncs(zone_worker(zone), 1)
-        assert cloud.records(zone) == {("www.example.com.", "A"): {"10.0.0.1", "10.0.0.2"},
-                                       ("www.example.com.", "AAAA"): {"2001:db8::1"}}
+        assert cloud.records(zone) == {
+            ("www.example.com.", "A"): {"10.0.0.1", "10.0.0.2"},
+            ("www.example.com.", "AAAA"): {"2001:db8::1"},
+        }
         await etcd.delete(v6)
         await reports.wait_syncs(zone_worker(zone), 2)
         assert cloud.records(zone) == {("www.example.com.", "A"): {"10.0.0.1", "10.0.0.2"}}
@@ -76,7 +87,10 @@ async def test_a_and_aaaa_sets_and_no_set_for_an_empty_family(
 
 
 async def test_changes_of_one_zone_go_out_in_one_call(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """30 names changed in one txn, before start or while running, are one change call each."""
@@ -90,10 +104,12 @@ async def test_changes_of_one_zone_go_out_in_one_call(
         await put_all(etcd, [dns_key(zone, name, "10.0.0.2") for name in names])
         await reports.wait_syncs(zone_worker(zone), 2)
         assert set(map(frozenset, cloud.records(zone).values())) == {
-            frozenset({"10.0.0.1", "10.0.0.2"})}
+            frozenset({"10.0.0.1", "10.0.0.2"})
+        }
         assert proxy.count(CHANGE) == 2
-        await delete_all(etcd, [dns_key(zone, name, ip) for name in names
-                                for ip in ("10.0.0.1", "10.0.0.2")])
+        await delete_all(
+            etcd, [dns_key(zone, name, ip) for name in names for ip in ("10.0.0.1", "10.0.0.2")]
+        )
         await reports.wait_syncs(zone_worker(zone), 3)
         assert cloud.records(zone) == {}
     assert proxy.count(CHANGE) == 3
@@ -105,12 +121,17 @@ async def test_ttl_comes_from_settings(
     """New sets get --route53-ttl, and a set whose only difference is its TTL is corrected."""
     zone = cloud.create_zone("example.com")
     change_by_hand(cloud, zone, simple("www.example.com.", "A", "10.0.0.1", ttl=300))
-    await put_all(etcd, [dns_key(zone, WWW, "10.0.0.1"), dns_key(zone, "api.example.com",
-                                                                "10.0.0.2")])
+    await put_all(
+        etcd, [dns_key(zone, WWW, "10.0.0.1"), dns_key(zone, "api.example.com", "10.0.0.2")]
+    )
     async with running_service(tuned(settings, route53_ttl=123)):
-        await wait_for(lambda: ttls(cloud, zone) == {("www.example.com.", "A"): 123,
-                                                     ("api.example.com.", "A"): 123},
-                       what="both sets with TTL 123")
+        await wait_for(
+            lambda: (
+                ttls(cloud, zone)
+                == {("www.example.com.", "A"): 123, ("api.example.com.", "A"): 123}
+            ),
+            what="both sets with TTL 123",
+        )
 
 
 async def test_conflicting_record_sets_are_left_alone_and_reported(
@@ -118,17 +139,29 @@ async def test_conflicting_record_sets_are_left_alone_and_reported(
 ) -> None:
     """Weighted, alias and CNAME sets at a managed name stay; the name is reported; others sync."""
     zone = cloud.create_zone("example.com")
-    weighted = {**simple("weighted.example.com.", "A", "192.0.2.1"), "SetIdentifier": "one",
-                "Weight": 10}
-    alias = {"Name": "alias.example.com.", "Type": "A", "AliasTarget": {
-        "HostedZoneId": zone, "DNSName": "weighted.example.com.", "EvaluateTargetHealth": False}}
+    weighted = {
+        **simple("weighted.example.com.", "A", "192.0.2.1"),
+        "SetIdentifier": "one",
+        "Weight": 10,
+    }
+    alias = {
+        "Name": "alias.example.com.",
+        "Type": "A",
+        "AliasTarget": {
+            "HostedZoneId": zone,
+            "DNSName": "weighted.example.com.",
+            "EvaluateTargetHealth": False,
+        },
+    }
     cname = simple("cname.example.com.", "CNAME", "elsewhere.example.org")
     for record_set in (weighted, alias, cname):
         change_by_hand(cloud, zone, record_set)
     before = record_sets(cloud, zone)
     names = ["weighted", "alias", "cname", "ok"]
-    await put_all(etcd, [dns_key(zone, f"{name}.example.com", f"10.0.0.{n}")
-                         for n, name in enumerate(names, 1)])
+    await put_all(
+        etcd,
+        [dns_key(zone, f"{name}.example.com", f"10.0.0.{n}") for n, name in enumerate(names, 1)],
+    )
     async with running_service(settings) as service:
         ok = await reports.wait(dns_target(zone, "ok.example.com"))
         errors = dict(service.status.target_errors)
@@ -147,9 +180,14 @@ async def test_fqdn_outside_zone_and_missing_zone_are_reported_per_target(
     zone = cloud.create_zone("example.com")
     outside = dns_target(zone, "www.example.org")
     missing = dns_target("Z0MISSING0ZONE", WWW)
-    await put_all(etcd, [dns_key(zone, "www.example.org", "10.0.0.1"),
-                         dns_key("Z0MISSING0ZONE", WWW, "10.0.0.2"),
-                         dns_key(zone, WWW, "10.0.0.3")])
+    await put_all(
+        etcd,
+        [
+            dns_key(zone, "www.example.org", "10.0.0.1"),
+            dns_key("Z0MISSING0ZONE", WWW, "10.0.0.2"),
+            dns_key(zone, WWW, "10.0.0.3"),
+        ],
+    )
     async with running_service(settings) as service:
         await reports.wait(dns_target(zone, WWW))
         await reports.wait(missing)
@@ -160,7 +198,10 @@ async def test_fqdn_outside_zone_and_missing_zone_are_reported_per_target(
 
 
 async def test_upsert_only_keeps_record_sets(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """--policy upsert-only adds values but never removes a value or deletes a set."""
@@ -169,8 +210,10 @@ async def test_upsert_only_keeps_record_sets(
     change_by_hand(cloud, zone, simple("www.example.com.", "AAAA", "2001:db8::9"))
     key = dns_key(zone, WWW, "10.0.0.1")
     await etcd.put(key, b"")
-    wanted = {("www.example.com.", "A"): {"192.0.2.9", "10.0.0.1"},
-              ("www.example.com.", "AAAA"): {"2001:db8::9"}}
+    wanted = {
+        ("www.example.com.", "A"): {"192.0.2.9", "10.0.0.1"},
+        ("www.example.com.", "AAAA"): {"2001:db8::9"},
+    }
     async with running_service(tuned(settings, policy="upsert-only")):
         await reports.wait(dns_target(zone, WWW))
         assert cloud.records(zone) == wanted
@@ -181,7 +224,10 @@ async def test_upsert_only_keeps_record_sets(
 
 
 async def test_wildcard_name(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """`*.example.com` is created once and then seen as in sync by full resyncs."""
@@ -190,13 +236,17 @@ async def test_wildcard_name(
     async with running_service(tuned(settings, resync_interval=0.3)):
         await reports.wait(dns_target(zone, "*.example.com"), 3)
     assert [(rs["Name"], rs["Type"]) for rs in record_sets(cloud, zone)] == [
-        ("*.example.com.", "A")]
+        ("*.example.com.", "A")
+    ]
     assert proxy.count("ListResourceRecordSets") >= 2
     assert proxy.count(CHANGE) == 1
 
 
 async def test_name_emptied_while_its_change_is_in_flight_is_deleted(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    proxy: FaultProxy,
     reports: SyncReports,
 ) -> None:
     """Deleting a name's last keys while its change call is in flight still deletes its set."""
@@ -235,8 +285,13 @@ async def test_route53_calls_share_the_rate_limit(
         # The client's first call also opens its connection, which would blur the spacing.
         await wait_for(lambda: cloud.records(warm), what="the warm-up zone synced")
         proxy.calls.clear()
-        await put_all(etcd, [dns_key(zone, f"www.example.{tld}", "10.0.0.2")
-                             for zone, tld in zip(zones, ("net", "org"), strict=True)])
+        await put_all(
+            etcd,
+            [
+                dns_key(zone, f"www.example.{tld}", "10.0.0.2")
+                for zone, tld in zip(zones, ("net", "org"), strict=True)
+            ],
+        )
         await wait_for(lambda: all(cloud.records(z) for z in zones), what="both zones synced")
     times = route53_call_times(proxy)
     assert len(times) == 6

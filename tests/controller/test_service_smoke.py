@@ -26,11 +26,14 @@ async def test_members_reach_elb_and_route53(
     async with running_service(settings):
         await wait_for(lambda: cloud.elb_instances("web") == {first}, what="first registered")
         await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{second}".encode(), b"")
-        await etcd.put(f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1"
-                       .encode(), b"")
+        await etcd.put(
+            f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1".encode(), b""
+        )
         await wait_for(lambda: cloud.elb_instances("web") == {first, second}, what="both")
-        await wait_for(lambda: cloud.records(zone) == {("www.example.com.", "A"): {"10.0.0.1"}},
-                       what="A record")
+        await wait_for(
+            lambda: cloud.records(zone) == {("www.example.com.", "A"): {"10.0.0.1"}},
+            what="A record",
+        )
         await etcd.delete(f"/lbManager/elb/us-east-1/web/multiple/{first}".encode())
         await wait_for(lambda: cloud.elb_instances("web") == {second}, what="first deregistered")
 

@@ -53,8 +53,13 @@ async def worker() -> AsyncIterator[tuple[Worker, RecordingUnit, list[list[Targe
     """A running worker over a RecordingUnit, and the results it reported."""
     unit = RecordingUnit()
     reports: list[list[TargetResult]] = []
-    running = Worker("web", unit, lambda _, results: reports.append(results),
-                     Backoff(initial=0.01, maximum=0.05), Settle(quiet=0.1, maximum=0.5))
+    running = Worker(
+        "web",
+        unit,
+        lambda _, results: reports.append(results),
+        Backoff(initial=0.01, maximum=0.05),
+        Settle(quiet=0.1, maximum=0.5),
+    )
     task = asyncio.create_task(running.run())
     yield running, unit, reports
     task.cancel()
@@ -111,9 +116,14 @@ class Settling:
         self.clock = ManualClock()
         self.unit = RecordingUnit(self.clock.now)
         self.reports: list[list[TargetResult]] = []
-        self.worker = Worker("web", self.unit, lambda _, results: self.reports.append(results),
-                             Backoff(initial=0.01, maximum=0.05), Settle(QUIET, MAXIMUM),
-                             clock=self.clock)
+        self.worker = Worker(
+            "web",
+            self.unit,
+            lambda _, results: self.reports.append(results),
+            Backoff(initial=0.01, maximum=0.05),
+            Settle(QUIET, MAXIMUM),
+            clock=self.clock,
+        )
 
     def sync_times(self) -> list[float]:
         """When each sync started, on the manual clock."""
@@ -163,8 +173,10 @@ async def test_kicks_during_a_sync_cause_exactly_one_follow_up(settling: Settlin
     for _ in range(50):
         settling.worker.kick()
     unit.gate.set()
-    await wait_for(lambda: settling.reports and settling.clock.wake_at is not None,
-                   what="the first sync's report and the follow-up's nap")
+    await wait_for(
+        lambda: settling.reports and settling.clock.wake_at is not None,
+        what="the first sync's report and the follow-up's nap",
+    )
     await settling.run_until(10.0)  # far past every window
     assert settling.sync_times() == [0.0, QUIET]
     assert len(settling.reports) == 2

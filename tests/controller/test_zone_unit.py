@@ -95,8 +95,7 @@ class FakeRoute53:
         return [sorted({c.record_set.name for c in batch}) for batch in self.batches]
 
 
-def zone_unit(route53: FakeRoute53, managed: ManagedTargets | None = None) -> tuple[ZoneUnit,
-                                                                                    Tree]:
+def zone_unit(route53: FakeRoute53, managed: ManagedTargets | None = None) -> tuple[ZoneUnit, Tree]:
     """A zone unit over ``route53``; unless given, a managed record that is never written (its
     store is never dialled: only keyless names ask etcd)."""
     tree = Tree("/lbManager")
@@ -134,8 +133,9 @@ async def test_in_sync_zone_makes_no_change_call() -> None:
 async def test_changes_of_several_names_go_out_in_one_call() -> None:
     """Creates, an upsert and a delete at three names (A and AAAA) share one change call."""
     route53 = FakeRoute53()
-    route53.hold(a_record(API, "10.0.0.9"), RecordSet(OLD.fqdn, "AAAA", TTL,
-                                                      frozenset({"2001:db8::9"})))
+    route53.hold(
+        a_record(API, "10.0.0.9"), RecordSet(OLD.fqdn, "AAAA", TTL, frozenset({"2001:db8::9"}))
+    )
     unit, tree = zone_unit(route53)
     put(unit, tree, WWW, "10.0.0.1", "2001:db8::1")
     put(unit, tree, API, "10.0.0.2")
@@ -149,8 +149,10 @@ async def test_changes_of_several_names_go_out_in_one_call() -> None:
         OLD: TargetResult(OLD, ("CREATE A 10.0.0.3", "DELETE AAAA 2001:db8::9")),
     }
     assert set(route53.held.values()) == {
-        a_record(WWW, "10.0.0.1"), RecordSet(WWW.fqdn, "AAAA", TTL, frozenset({"2001:db8::1"})),
-        a_record(API, "10.0.0.2"), a_record(OLD, "10.0.0.3"),
+        a_record(WWW, "10.0.0.1"),
+        RecordSet(WWW.fqdn, "AAAA", TTL, frozenset({"2001:db8::1"})),
+        a_record(API, "10.0.0.2"),
+        a_record(OLD, "10.0.0.3"),
     }
 
 
@@ -181,14 +183,17 @@ async def test_rejected_batch_is_resent_name_by_name() -> None:
         put(unit, tree, target, ip)
     results = by_target(await unit.sync(full=True))
     assert route53.names_per_batch() == [
-        [API.fqdn, BAD.fqdn, WWW.fqdn], [API.fqdn], [BAD.fqdn], [WWW.fqdn]]
+        [API.fqdn, BAD.fqdn, WWW.fqdn],
+        [API.fqdn],
+        [BAD.fqdn],
+        [WWW.fqdn],
+    ]
     assert results == {
         WWW: TargetResult(WWW, ("CREATE A 10.0.0.1",)),
         API: TargetResult(API, ("CREATE A 10.0.0.2",)),
         BAD: TargetResult(BAD, ("CREATE A 10.0.0.3",), error=str(refused)),
     }
-    assert set(route53.held.values()) == {a_record(WWW, "10.0.0.1"),
-                                                 a_record(API, "10.0.0.2")}
+    assert set(route53.held.values()) == {a_record(WWW, "10.0.0.1"), a_record(API, "10.0.0.2")}
 
 
 async def test_event_driven_sync_plans_against_the_cache() -> None:
@@ -207,10 +212,13 @@ async def test_event_driven_sync_plans_against_the_cache() -> None:
     assert route53.calls.count("zone_name") == 1
 
 
-@pytest.mark.parametrize("error", [
-    pytest.param(TransientError("ChangeResourceRecordSets: Throttling"), id="transient"),
-    pytest.param(PermanentError("ChangeResourceRecordSets: AccessDenied"), id="permanent"),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(TransientError("ChangeResourceRecordSets: Throttling"), id="transient"),
+        pytest.param(PermanentError("ChangeResourceRecordSets: AccessDenied"), id="permanent"),
+    ],
+)
 async def test_a_failed_sync_makes_the_next_sync_list_the_zone(error: SyncError) -> None:
     """After a failed write the cache is unknown: the next (non-full) sync lists the zone
     first, so it plans against the zone as it is (here: changed by hand meanwhile)."""
@@ -260,7 +268,6 @@ async def test_keyless_managed_name_is_emptied_then_forgotten(
     assert await etcd.get(record) is None
     assert OLD not in managed
     # The next sync finds it done: a clean result (clearing any old error), and it leaves.
-    assert by_target(await unit.sync(full=True)) == {WWW: TargetResult(WWW),
-                                                     OLD: TargetResult(OLD)}
+    assert by_target(await unit.sync(full=True)) == {WWW: TargetResult(WWW), OLD: TargetResult(OLD)}
     assert unit.targets() == [WWW]
     assert route53.calls.count("change") == 1

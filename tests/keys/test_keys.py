@@ -25,26 +25,48 @@ SINGLE, MULTIPLE = MemberClass.SINGLE, MemberClass.MULTIPLE
 
 VALID = [
     (f"{ELB}/single/i-0123abcd", MemberKey("elb", "us-east-1", "web", "", SINGLE, "i-0123abcd")),
-    (f"{P}/elb/eu-central-2/{'A' * 32}/multiple/i-{HEX17}",
-     MemberKey("elb", "eu-central-2", "A" * 32, "", MULTIPLE, f"i-{HEX17}")),
-    (f"{P}/elb/us-gov-west-1/a/single/i-0123abcd",
-     MemberKey("elb", "us-gov-west-1", "a", "", SINGLE, "i-0123abcd")),
-    (f"{P}/elb/cn-north-1/Web-01/multiple/i-0123abcd",
-     MemberKey("elb", "cn-north-1", "Web-01", "", MULTIPLE, "i-0123abcd")),
-    (f"{R53}/multiple/10.0.0.1",
-     MemberKey("route53", "us-east-1", "Z1D633PJN98FT9", "www.example.com.", MULTIPLE, "10.0.0.1")),
-    (f"{P}/route53/eu-west-1/Z1/WWW.Example.COM/single/10.0.0.1",
-     MemberKey("route53", "eu-west-1", "Z1", "www.example.com.", SINGLE, "10.0.0.1")),
-    (f"{P}/route53/us-east-1/Z1/www.example.com./single/10.0.0.1",
-     MemberKey("route53", "us-east-1", "Z1", "www.example.com.", SINGLE, "10.0.0.1")),
-    (f"{P}/route53/us-east-1/Z1/*.Example.com/multiple/10.0.0.1",
-     MemberKey("route53", "us-east-1", "Z1", "*.example.com.", MULTIPLE, "10.0.0.1")),
-    (f"{R53}/multiple/2001:DB8::1",
-     MemberKey("route53", "us-east-1", "Z1D633PJN98FT9", "www.example.com.", MULTIPLE,
-               "2001:db8::1")),
-    (f"{R53}/multiple/2001:0db8:0000::0001",
-     MemberKey("route53", "us-east-1", "Z1D633PJN98FT9", "www.example.com.", MULTIPLE,
-               "2001:db8::1")),
+    (
+        f"{P}/elb/eu-central-2/{'A' * 32}/multiple/i-{HEX17}",
+        MemberKey("elb", "eu-central-2", "A" * 32, "", MULTIPLE, f"i-{HEX17}"),
+    ),
+    (
+        f"{P}/elb/us-gov-west-1/a/single/i-0123abcd",
+        MemberKey("elb", "us-gov-west-1", "a", "", SINGLE, "i-0123abcd"),
+    ),
+    (
+        f"{P}/elb/cn-north-1/Web-01/multiple/i-0123abcd",
+        MemberKey("elb", "cn-north-1", "Web-01", "", MULTIPLE, "i-0123abcd"),
+    ),
+    (
+        f"{R53}/multiple/10.0.0.1",
+        MemberKey(
+            "route53", "us-east-1", "Z1D633PJN98FT9", "www.example.com.", MULTIPLE, "10.0.0.1"
+        ),
+    ),
+    (
+        f"{P}/route53/eu-west-1/Z1/WWW.Example.COM/single/10.0.0.1",
+        MemberKey("route53", "eu-west-1", "Z1", "www.example.com.", SINGLE, "10.0.0.1"),
+    ),
+    (
+        f"{P}/route53/us-east-1/Z1/www.example.com./single/10.0.0.1",
+        MemberKey("route53", "us-east-1", "Z1", "www.example.com.", SINGLE, "10.0.0.1"),
+    ),
+    (
+        f"{P}/route53/us-east-1/Z1/*.Example.com/multiple/10.0.0.1",
+        MemberKey("route53", "us-east-1", "Z1", "*.example.com.", MULTIPLE, "10.0.0.1"),
+    ),
+    (
+        f"{R53}/multiple/2001:DB8::1",
+        MemberKey(
+            "route53", "us-east-1", "Z1D633PJN98FT9", "www.example.com.", MULTIPLE, "2001:db8::1"
+        ),
+    ),
+    (
+        f"{R53}/multiple/2001:0db8:0000::0001",
+        MemberKey(
+            "route53", "us-east-1", "Z1D633PJN98FT9", "www.example.com.", MULTIPLE, "2001:db8::1"
+        ),
+    ),
 ]
 
 MALFORMED = [
@@ -175,10 +197,11 @@ fqdns = st.builds(
     st.lists(labels, min_size=1, max_size=4),
 ).filter(lambda name: len(name) <= 254)
 elb_keys = st.builds(
-    MemberKey, st.just("elb"), regions, lb_names, st.just(""), classes, instance_ids)
+    MemberKey, st.just("elb"), regions, lb_names, st.just(""), classes, instance_ids
+)
 route53_keys = st.builds(
-    MemberKey, st.just("route53"), regions, zone_ids, fqdns, classes,
-    st.ip_addresses().map(str))
+    MemberKey, st.just("route53"), regions, zone_ids, fqdns, classes, st.ip_addresses().map(str)
+)
 member_keys = elb_keys | route53_keys
 
 
@@ -198,8 +221,23 @@ def test_parse_target_path_inverts_target_path(key: MemberKey) -> None:
 
 segments = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["elb", "route53", "us-east-1", "web", "Z1", "www.example.com", "*",
-                     "single", "multiple", "i-0123abcd", "10.0.0.1", "2001:DB8::1", ""]),
+    st.sampled_from(
+        [
+            "elb",
+            "route53",
+            "us-east-1",
+            "web",
+            "Z1",
+            "www.example.com",
+            "*",
+            "single",
+            "multiple",
+            "i-0123abcd",
+            "10.0.0.1",
+            "2001:DB8::1",
+            "",
+        ]
+    ),
 )
 
 
@@ -228,15 +266,21 @@ def test_target_path_forms() -> None:
     """Targets print as kind/region/name[/fqdn] and parse back with the endpoint region."""
     assert parse_target_path("elb/us-east-1/web") == Target("elb", "us-east-1", "web")
     assert parse_target_path("route53/eu-west-1/Z1/WWW.example.com") == Target(
-        "route53", "us-east-1", "Z1", "www.example.com.")
+        "route53", "us-east-1", "Z1", "www.example.com."
+    )
     assert Target("route53", "us-east-1", "Z1", "a.example.com.").path() == (
-        "route53/us-east-1/Z1/a.example.com.")
+        "route53/us-east-1/Z1/a.example.com."
+    )
 
 
 @pytest.mark.parametrize(
     ("path", "reason"),
-    [("elb/us-east-1/web/single", "unexpected segments"), ("elb/us-east-1", "too few"),
-     ("nlb/us-east-1/web", "unknown kind"), ("route53/us-east-1/Z1/a.*.com", "FQDN")],
+    [
+        ("elb/us-east-1/web/single", "unexpected segments"),
+        ("elb/us-east-1", "too few"),
+        ("nlb/us-east-1/web", "unknown kind"),
+        ("route53/us-east-1/Z1/a.*.com", "FQDN"),
+    ],
 )
 def test_bad_target_path_is_refused(path: str, reason: str) -> None:
     """parse_target_path refuses anything but exactly kind/region/name[/fqdn], naming why."""

@@ -37,11 +37,37 @@ CANONICAL = [
 ]
 
 BAD_MEMBERS = [
-    "web:0", "web:65536", "web:99999", "web:080", "web:", "web", ":80", "web:http", "web:+80",
-    "web:8 0", "010.0.0.1:80", "10.0.0.256:80", "1.2.3:80", "[1.2.3.4]:80", "2001:db8::1:80",
-    "[2001:db8::1]", "[fe80::1%eth0]:80", "[2001:db8::g]:80", "-web:80", "web-:80", "we_b:80",
-    "web.:80", "we b:80", "wéb:80", "\u212aey:80", "web;:80", f"{'a' * 64}:80", "web:80:80",
-    "0x7f:80", "0x7f.1:80", "1.2:80",  # libc would read these as IPv4 addresses
+    "web:0",
+    "web:65536",
+    "web:99999",
+    "web:080",
+    "web:",
+    "web",
+    ":80",
+    "web:http",
+    "web:+80",
+    "web:8 0",
+    "010.0.0.1:80",
+    "10.0.0.256:80",
+    "1.2.3:80",
+    "[1.2.3.4]:80",
+    "2001:db8::1:80",
+    "[2001:db8::1]",
+    "[fe80::1%eth0]:80",
+    "[2001:db8::g]:80",
+    "-web:80",
+    "web-:80",
+    "we_b:80",
+    "web.:80",
+    "we b:80",
+    "wéb:80",
+    "\u212aey:80",
+    "web;:80",
+    f"{'a' * 64}:80",
+    "web:80:80",
+    "0x7f:80",
+    "0x7f.1:80",
+    "1.2:80",  # libc would read these as IPv4 addresses
 ]
 
 
@@ -80,11 +106,19 @@ def test_bad_upstream_names_are_malformed(name: str) -> None:
     assert isinstance(parse_key(upstream_key(name, "10.0.0.1:80"), P), Malformed)
 
 
-@pytest.mark.parametrize("path", [
-    "upstream", "upstream/web", "upstream/web/multiple", "upstream/web/multiple/",
-    "upstream/web/multiple/10.0.0.1:80/extra", "upstream/us-east-1/web/multiple/10.0.0.1:80",
-    "upstream/web/both/10.0.0.1:80", "upstream/web/Multiple/10.0.0.1:80",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "upstream",
+        "upstream/web",
+        "upstream/web/multiple",
+        "upstream/web/multiple/",
+        "upstream/web/multiple/10.0.0.1:80/extra",
+        "upstream/us-east-1/web/multiple/10.0.0.1:80",
+        "upstream/web/both/10.0.0.1:80",
+        "upstream/web/Multiple/10.0.0.1:80",
+    ],
+)
 def test_missing_or_extra_segments_are_malformed(path: str) -> None:
     """Upstream keys take no region, one class and one member; anything else is malformed."""
     assert isinstance(parse_key(f"{P}/{path}", P), Malformed)
@@ -123,7 +157,8 @@ def test_format_key_round_trip(member: str, canonical: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(address=st.ip_addresses(), port=st.integers(1, 65535))
 def test_every_ip_and_port_round_trips(
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> None:
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int
+) -> None:
     """Any IP (IPv6 in brackets) with a port 1-65535 parses to canonical text and back."""
     host = f"[{address.exploded.upper()}]" if address.version == 6 else str(address)
     parsed = parse_key(upstream_key("web", f"{host}:{port}"), P)
@@ -136,8 +171,9 @@ def test_every_ip_and_port_round_trips(
 def test_json_metadata_is_stored_on_the_entry() -> None:
     """A valid JSON value becomes the key's routing (host lower-cased), with no report."""
     key = upstream_key("web", "10.0.0.1:80")
-    tree = tree_of((key, meta(host="Example.COM", path="/api", cookie="SID", weight=3,
-                              backup=True)))
+    tree = tree_of(
+        (key, meta(host="Example.COM", path="/api", cookie="SID", weight=3, backup=True))
+    )
     (entry,) = tree.entries(WEB)
     routing = tree.routing(entry)
     assert (routing.host, routing.path, routing.cookie) == ("example.com", "/api", "SID")
@@ -156,16 +192,28 @@ def test_empty_value_means_no_metadata(value: bytes) -> None:
 
 
 BAD_VALUES = [
-    (b"not json", "JSON"), (b"\xff\xfe", "JSON"), (b"[1, 2]", "object"), (b'"web"', "object"),
-    (b"null", "object"), (b'{"weight": 0}', "weight"), (b'{"weight": 257}', "weight"),
-    (b'{"weight": "2"}', "weight"), (b'{"weight": 1.5}', "weight"),
+    (b"not json", "JSON"),
+    (b"\xff\xfe", "JSON"),
+    (b"[1, 2]", "object"),
+    (b'"web"', "object"),
+    (b"null", "object"),
+    (b'{"weight": 0}', "weight"),
+    (b'{"weight": 257}', "weight"),
+    (b'{"weight": "2"}', "weight"),
+    (b'{"weight": 1.5}', "weight"),
     (b'{"backup": "yes"}', "backup"),
-    (b'{"host": "a b"}', "host"), (b'{"host": 5}', "host"), (b'{"host": "x.com:80"}', "host"),
-    (b'{"path": "api"}', "path"), (b'{"path": "/a b"}', "path"), (b'{"path": "/%zz"}', "path"),
-    (b'{"cookie": "a-b"}', "cookie"), (b'{"cookie": ""}', "cookie"),
+    (b'{"host": "a b"}', "host"),
+    (b'{"host": 5}', "host"),
+    (b'{"host": "x.com:80"}', "host"),
+    (b'{"path": "api"}', "path"),
+    (b'{"path": "/a b"}', "path"),
+    (b'{"path": "/%zz"}', "path"),
+    (b'{"cookie": "a-b"}', "cookie"),
+    (b'{"cookie": ""}', "cookie"),
     (b'{"host": "\\u212aelvin.com"}', "host"),  # the Kelvin sign lowers to an ASCII k
     # Too long for a value, or json.loads raising ValueError / RecursionError (too deep):
-    (b'{"weight": ' + b"1" * 5000 + b"}", "bytes"), (b"[" * 100_000, "bytes"),
+    (b'{"weight": ' + b"1" * 5000 + b"}", "bytes"),
+    (b"[" * 100_000, "bytes"),
     (b"[" * 4000, "JSON"),
 ]
 

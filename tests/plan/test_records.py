@@ -24,14 +24,21 @@ SYNC, UPSERT = Policy.SYNC, Policy.UPSERT_ONLY
 CREATE, UPSERT_, DELETE = Action.CREATE, Action.UPSERT, Action.DELETE
 
 
-def rs(rtype: str, *values: str, ttl: int | None = 60, name: str = FQDN, ident: str | None = None,
-       alias: bool = False) -> RecordSet:
+def rs(
+    rtype: str,
+    *values: str,
+    ttl: int | None = 60,
+    name: str = FQDN,
+    ident: str | None = None,
+    alias: bool = False,
+) -> RecordSet:
     """A record set at ``name``, briefly."""
     return RecordSet(name, rtype, ttl, frozenset(values), ident, alias)
 
 
-def plan(desired: set[str], current: list[RecordSet], policy: Policy = SYNC, ttl: int = 60
-         ) -> list[tuple[Action, RecordSet]]:
+def plan(
+    desired: set[str], current: list[RecordSet], policy: Policy = SYNC, ttl: int = 60
+) -> list[tuple[Action, RecordSet]]:
     """The planned (action, record set) pairs at FQDN."""
     result = plan_name(FQDN, frozenset(desired), current, ttl=ttl, policy=policy)
     assert result.fqdn == FQDN
@@ -42,36 +49,81 @@ CASES = [
     # name, desired, current, policy, expected changes
     ("create A", {"10.0.0.1"}, [], SYNC, [(CREATE, rs("A", "10.0.0.1"))]),
     ("create AAAA", {"2001:db8::1"}, [], SYNC, [(CREATE, rs("AAAA", "2001:db8::1"))]),
-    ("create both", {"10.0.0.1", "2001:db8::1"}, [], SYNC,
-     [(CREATE, rs("A", "10.0.0.1")), (CREATE, rs("AAAA", "2001:db8::1"))]),
+    (
+        "create both",
+        {"10.0.0.1", "2001:db8::1"},
+        [],
+        SYNC,
+        [(CREATE, rs("A", "10.0.0.1")), (CREATE, rs("AAAA", "2001:db8::1"))],
+    ),
     ("in sync", {"10.0.0.1", "10.0.0.2"}, [rs("A", "10.0.0.2", "10.0.0.1")], SYNC, []),
     ("nothing wanted, nothing there", set(), [], SYNC, []),
-    ("upsert A values", {"10.0.0.1", "10.0.0.3"}, [rs("A", "10.0.0.1", "10.0.0.2")], SYNC,
-     [(UPSERT_, rs("A", "10.0.0.1", "10.0.0.3"))]),
-    ("ttl change upserts", {"10.0.0.1"}, [rs("A", "10.0.0.1", ttl=300)], SYNC,
-     [(UPSERT_, rs("A", "10.0.0.1"))]),
-    ("empty family deleted", {"10.0.0.1"}, [rs("A", "10.0.0.1"), rs("AAAA", "::1", ttl=30)],
-     SYNC, [(DELETE, rs("AAAA", "::1", ttl=30))]),
+    (
+        "upsert A values",
+        {"10.0.0.1", "10.0.0.3"},
+        [rs("A", "10.0.0.1", "10.0.0.2")],
+        SYNC,
+        [(UPSERT_, rs("A", "10.0.0.1", "10.0.0.3"))],
+    ),
+    (
+        "ttl change upserts",
+        {"10.0.0.1"},
+        [rs("A", "10.0.0.1", ttl=300)],
+        SYNC,
+        [(UPSERT_, rs("A", "10.0.0.1"))],
+    ),
+    (
+        "empty family deleted",
+        {"10.0.0.1"},
+        [rs("A", "10.0.0.1"), rs("AAAA", "::1", ttl=30)],
+        SYNC,
+        [(DELETE, rs("AAAA", "::1", ttl=30))],
+    ),
     ("all deleted", set(), [rs("A", "10.0.0.1")], SYNC, [(DELETE, rs("A", "10.0.0.1"))]),
-    ("upsert-only keeps empty family", {"10.0.0.1"}, [rs("A", "10.0.0.1"), rs("AAAA", "::1")],
-     UPSERT, []),
-    ("upsert-only merges values", {"10.0.0.2"}, [rs("A", "10.0.0.1")], UPSERT,
-     [(UPSERT_, rs("A", "10.0.0.1", "10.0.0.2"))]),
+    (
+        "upsert-only keeps empty family",
+        {"10.0.0.1"},
+        [rs("A", "10.0.0.1"), rs("AAAA", "::1")],
+        UPSERT,
+        [],
+    ),
+    (
+        "upsert-only merges values",
+        {"10.0.0.2"},
+        [rs("A", "10.0.0.1")],
+        UPSERT,
+        [(UPSERT_, rs("A", "10.0.0.1", "10.0.0.2"))],
+    ),
     ("upsert-only creates", {"2001:db8::1"}, [], UPSERT, [(CREATE, rs("AAAA", "2001:db8::1"))]),
     ("upsert-only subset in sync", {"10.0.0.1"}, [rs("A", "10.0.0.1", "10.0.0.2")], UPSERT, []),
-    ("other names ignored", {"10.0.0.1"},
-     [rs("A", "10.0.0.9", name="api.example.com."), rs("A", "10.0.0.1")], SYNC, []),
-    ("other types ignored", {"10.0.0.1"}, [rs("TXT", '"hello"', ttl=300), rs("MX", "10 mx.")],
-     SYNC, [(CREATE, rs("A", "10.0.0.1"))]),
+    (
+        "other names ignored",
+        {"10.0.0.1"},
+        [rs("A", "10.0.0.9", name="api.example.com."), rs("A", "10.0.0.1")],
+        SYNC,
+        [],
+    ),
+    (
+        "other types ignored",
+        {"10.0.0.1"},
+        [rs("TXT", '"hello"', ttl=300), rs("MX", "10 mx.")],
+        SYNC,
+        [(CREATE, rs("A", "10.0.0.1"))],
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("desired", "current", "policy", "expected"), [c[1:] for c in CASES],
+    ("desired", "current", "policy", "expected"),
+    [c[1:] for c in CASES],
     ids=[c[0] for c in CASES],
 )
-def test_plan_name(desired: set[str], current: list[RecordSet], policy: Policy,
-                   expected: list[tuple[Action, RecordSet]]) -> None:
+def test_plan_name(
+    desired: set[str],
+    current: list[RecordSet],
+    policy: Policy,
+    expected: list[tuple[Action, RecordSet]],
+) -> None:
     """A holds the IPv4 members, AAAA the IPv6 ones, at --route53-ttl; writes only differences."""
     assert plan(desired, current, policy) == expected
 
@@ -101,7 +153,8 @@ def test_routed_or_alias_a_set_conflicts_for_a_only(blocker: RecordSet) -> None:
     desired = frozenset({"10.0.0.1", "2001:db8::1"})
     result = plan_name(FQDN, desired, [blocker], ttl=60, policy=SYNC)
     assert [(c.action, c.record_set) for c in result.changes] == [
-        (CREATE, rs("AAAA", "2001:db8::1"))]
+        (CREATE, rs("AAAA", "2001:db8::1"))
+    ]
     assert len(result.conflicts) == 1
     assert "A record set" in result.conflicts[0]
     assert "AAAA" not in result.conflicts[0]
@@ -147,12 +200,14 @@ def family_sets(rtype: str, version: Literal[4, 6]) -> st.SearchStrategy[RecordS
 
 
 @settings(deadline=None)
-@given(st.frozensets(st.ip_addresses().map(str), max_size=6),
-       st.lists(family_sets("A", 4) | family_sets("AAAA", 6), max_size=2,
-                unique_by=lambda r: r.type),
-       st.sampled_from(list(Policy)))
-def test_plan_then_replan_is_in_sync(desired: frozenset[str], current: list[RecordSet],
-                                     policy: Policy) -> None:
+@given(
+    st.frozensets(st.ip_addresses().map(str), max_size=6),
+    st.lists(family_sets("A", 4) | family_sets("AAAA", 6), max_size=2, unique_by=lambda r: r.type),
+    st.sampled_from(list(Policy)),
+)
+def test_plan_then_replan_is_in_sync(
+    desired: frozenset[str], current: list[RecordSet], policy: Policy
+) -> None:
     """Planning again against the result of a plan finds nothing left to do."""
     first = plan_name(FQDN, desired, current, ttl=60, policy=policy)
     after = after_changes(current, first.changes)
@@ -194,8 +249,21 @@ def weight(batch: list[RecordChange]) -> tuple[int, int]:
         ([change(CREATE, *(f"{i:03d}" for i in range(999))), *single_value(UPSERT_, 1)], [1, 1]),
         ([change(CREATE, *(f"{i:03d}" for i in range(998))), *single_value(UPSERT_, 1)], [2]),
     ],
-    ids=["none", "one", "1000", "1001", "1500", "2500-deletes", "500-upserts", "600-upserts",
-         "32000-chars", "32040-chars", "upsert-chars-twice", "upsert-overflows", "upsert-fits"],
+    ids=[
+        "none",
+        "one",
+        "1000",
+        "1001",
+        "1500",
+        "2500-deletes",
+        "500-upserts",
+        "600-upserts",
+        "32000-chars",
+        "32040-chars",
+        "upsert-chars-twice",
+        "upsert-overflows",
+        "upsert-fits",
+    ],
 )
 def test_batch_sizes(changes: list[RecordChange], sizes: list[int]) -> None:
     """Changes go out in the fewest calls within 1000 records / 32,000 chars (UPSERT twice)."""
@@ -208,8 +276,9 @@ changes_strategy = st.lists(
     st.builds(
         lambda action, values: change(action, *values),
         st.sampled_from(list(Action)),
-        st.frozensets(st.text("0123456789abcdef:.", min_size=1, max_size=300), min_size=1,
-                      max_size=400),
+        st.frozensets(
+            st.text("0123456789abcdef:.", min_size=1, max_size=300), min_size=1, max_size=400
+        ),
     ),
     max_size=40,
 )

@@ -71,8 +71,9 @@ async def test_route53_label_uses_the_host_ip(
 ) -> None:
     """A Route53 label wants a key whose member is --host-ip, with the FQDN in canonical form."""
     async with running_agent(docker_engine, etcd_server):
-        await docker.run({"lbmanager.route53": f"us-east-1/{ZONE}/WWW.Example.com",
-                          "lbmanager.class": "single"})
+        await docker.run(
+            {"lbmanager.route53": f"us-east-1/{ZONE}/WWW.Example.com", "lbmanager.class": "single"}
+        )
         key = f"/lbManager/route53/us-east-1/{ZONE}/www.example.com./single/{HOST_IP}"
         await wait_held(etcd, key)
         assert await etcd_keys(etcd, "/lbManager/") == {key}
@@ -167,7 +168,10 @@ async def test_lost_lease_is_replaced_and_keys_put_again(
 
 @pytest.mark.parametrize("how", ["restart", "crash"])
 async def test_dockerd_restart_reconnects_and_reconciles(
-    docker_engine: DockerEngine, docker: DockerClient, etcd: aetcd.Client, etcd_server: EtcdServer,
+    docker_engine: DockerEngine,
+    docker: DockerClient,
+    etcd: aetcd.Client,
+    etcd_server: EtcdServer,
     how: str,
 ) -> None:
     """dockerd restarts (or crashes and starts again): the keys of the containers it stopped go,
@@ -192,8 +196,10 @@ async def test_lost_event_stream_reconciles_from_a_fresh_listing(
 ) -> None:
     """The Docker link drops while dockerd runs on; a container stopped meanwhile (no event ever
     reaches the agent) loses its key once the agent reconnects and lists again."""
-    async with (DockerLink(docker_engine.socket_path) as link,
-                running_agent(link, etcd_server) as agent):
+    async with (
+        DockerLink(docker_engine.socket_path) as link,
+        running_agent(link, etcd_server) as agent,
+    ):
         cid = await docker.run(elb_label("web"))
         await wait_held(etcd, WEB)
         await link.cut()

@@ -35,8 +35,9 @@ async def metadata(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[list[str]]:
     site = web.TCPSite(runner, HOST, 0)
     await site.start()
     monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
-    monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                       f"http://{HOST}:{runner.addresses[0][1]}")
+    monkeypatch.setenv(
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT", f"http://{HOST}:{runner.addresses[0][1]}"
+    )
     yield asked
     await runner.cleanup()
 

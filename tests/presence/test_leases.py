@@ -65,7 +65,9 @@ async def test_put_holds_the_keys_on_one_lease_with_the_ttl(
     assert keys.lease != 0
     _, found = await held(etcd)
     assert {k: (h.value, h.lease) for k, h in found.items()} == {
-        A: (b"", keys.lease), B: (b"weight=2", keys.lease)}
+        A: (b"", keys.lease),
+        B: (b"weight=2", keys.lease),
+    }
     lease = await etcd.get_lease_info(keys.lease)
     assert lease.grantedTTL == 30
     assert sorted(lease.keys) == [A.encode(), B.encode()]
@@ -122,7 +124,9 @@ async def test_keep_alive_puts_the_keys_again_on_a_new_lease_after_expiry(
     _, found = await held(etcd)
     assert keys.lease not in (0, first)
     assert {k: (h.value, h.lease) for k, h in found.items()} == {
-        A: (b"", keys.lease), B: (b"weight=2", keys.lease)}
+        A: (b"", keys.lease),
+        B: (b"weight=2", keys.lease),
+    }
     assert (await etcd.get_lease_info(keys.lease)).grantedTTL == 3
 
 

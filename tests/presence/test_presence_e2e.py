@@ -16,7 +16,10 @@ from lbmanager.store.etcd import Store
 
 
 async def test_labelled_container_joins_and_leaves_elb_and_route53(
-    etcd_server: EtcdServer, docker_engine: DockerEngine, docker: DockerClient, cloud: Cloud,
+    etcd_server: EtcdServer,
+    docker_engine: DockerEngine,
+    docker: DockerClient,
+    cloud: Cloud,
     settings: Settings,
 ) -> None:
     """Start → instance registered and A record published; stop → both withdrawn."""
@@ -31,13 +34,17 @@ async def test_labelled_container_joins_and_leaves_elb_and_route53(
     try:
         async with running_service(settings):
             await asyncio.wait_for(agent.ready.wait(), 15)
-            container = await docker.run({
-                "lbmanager.elb": "us-east-1/web",
-                "lbmanager.route53": f"us-east-1/{zone}/www.example.com",
-            })
+            container = await docker.run(
+                {
+                    "lbmanager.elb": "us-east-1/web",
+                    "lbmanager.route53": f"us-east-1/{zone}/www.example.com",
+                }
+            )
             await wait_for(lambda: cloud.elb_instances("web") == {instance}, what="registered")
-            await wait_for(lambda: cloud.records(zone) == {("www.example.com.", "A"):
-                                                          {"192.0.2.7"}}, what="A record")
+            await wait_for(
+                lambda: cloud.records(zone) == {("www.example.com.", "A"): {"192.0.2.7"}},
+                what="A record",
+            )
             await docker.action(container, "stop")
             await wait_for(lambda: not cloud.elb_instances("web"), what="deregistered")
             await wait_for(lambda: not cloud.records(zone), what="A record deleted")

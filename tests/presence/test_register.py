@@ -32,8 +32,9 @@ async def test_keys_live_on_a_lease_and_vanish_on_sigterm(
     etcd: aetcd.Client, etcd_server: EtcdServer
 ) -> None:
     """The key is put on a lease; SIGTERM revokes it at once and exits 0."""
-    async with running_cli("register", PATH, "--ttl", "30",
-                           env=cli_env(etcd_server.endpoint)) as cli:
+    async with running_cli(
+        "register", PATH, "--ttl", "30", env=cli_env(etcd_server.endpoint)
+    ) as cli:
         lease = await wait_for(lambda: key_lease(etcd), what="the key")
         assert lease != 0
         assert await cli.stop(signal.SIGTERM) == 0
@@ -89,8 +90,18 @@ async def test_health_gates_the_keys(
 ) -> None:
     """No key while unhealthy; put once healthy; withdrawn when it fails again."""
     state, url = health
-    args = ("register", PATH, "--health-url", url, "--health-interval", "0.05",
-            "--healthy-threshold", "2", "--unhealthy-threshold", "2")
+    args = (
+        "register",
+        PATH,
+        "--health-url",
+        url,
+        "--health-interval",
+        "0.05",
+        "--healthy-threshold",
+        "2",
+        "--unhealthy-threshold",
+        "2",
+    )
     async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
         await wait_for(lambda: state.probes >= 3, what="a few failed probes")
         assert await etcd.get(KEY) is None
@@ -123,8 +134,9 @@ while True:
 
 
 @contextlib.asynccontextmanager
-async def exec_child(etcd: aetcd.Client, etcd_server: EtcdServer, where: Path,
-                     *flags: str) -> AsyncIterator[RunningCli]:
+async def exec_child(
+    etcd: aetcd.Client, etcd_server: EtcdServer, where: Path, *flags: str
+) -> AsyncIterator[RunningCli]:
     """`register PATH --exec FLAGS -- CHILD`, once its key is held and the child is ready."""
     args = ("register", PATH, "--exec", *flags, "--", sys.executable, "-c", CHILD, str(where))
     async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
@@ -150,8 +162,15 @@ async def test_exec_child_exit_withdraws_and_passes_its_status(
     etcd: aetcd.Client, etcd_server: EtcdServer
 ) -> None:
     """A child that exits by itself: the key goes, register exits with the child's status."""
-    args = ("register", PATH, "--exec", "--", sys.executable, "-c",
-            "import time; time.sleep(1.5); raise SystemExit(5)")
+    args = (
+        "register",
+        PATH,
+        "--exec",
+        "--",
+        sys.executable,
+        "-c",
+        "import time; time.sleep(1.5); raise SystemExit(5)",
+    )
     result = await run_cli(*args, env=cli_env(etcd_server.endpoint))
     assert result.returncode == 5, result
     assert await etcd.get(KEY) is None
@@ -164,8 +183,7 @@ async def test_etcd_out_of_reach_longer_than_the_ttl(
     proxy = TcpProxy(HOST, etcd_server.port)
     await proxy.start()
     try:
-        async with running_cli("register", PATH, "--ttl", "2",
-                               env=cli_env(proxy.endpoint)) as cli:
+        async with running_cli("register", PATH, "--ttl", "2", env=cli_env(proxy.endpoint)) as cli:
             first = await wait_for(lambda: key_lease(etcd), what="the key")
             await proxy.cut()
             await wait_for(lambda: _absent(etcd), what="the lease to expire")
@@ -196,8 +214,9 @@ async def test_etcd_restart_longer_than_the_ttl(
 ) -> None:
     """etcd down for longer than the TTL: once it is back the key is held again, still on a
     lease, and SIGTERM still withdraws it."""
-    async with running_cli("register", PATH, "--ttl", "2",
-                           env=cli_env(etcd_server.endpoint)) as cli:
+    async with running_cli(
+        "register", PATH, "--ttl", "2", env=cli_env(etcd_server.endpoint)
+    ) as cli:
         await wait_for(lambda: key_lease(etcd), what="the key")
         etcd_server.stop()
         await asyncio.sleep(3)  # the scenario itself: an outage longer than the 2 s TTL

@@ -19,7 +19,10 @@ from lbmanager.store.etcd import Store
 
 
 async def test_labelled_container_port_appears_in_nginx(
-    etcd: aetcd.Client, docker_engine: DockerEngine, docker: DockerClient, settings: Settings,
+    etcd: aetcd.Client,
+    docker_engine: DockerEngine,
+    docker: DockerClient,
+    settings: Settings,
     tmp_path: Path,
 ) -> None:
     """A container labelled lbmanager.upstream=web serving on the host network: its port joins
@@ -36,11 +39,15 @@ async def test_labelled_container_port_appears_in_nginx(
         async with rendering_service(settings, path):
             await asyncio.wait_for(agent.ready.wait(), 15)
             assert await reached(nginx.port, 1) == {"HTTP 503"}
-            script = (f"mkdir -p /www && echo -n from-container > /www/index.html && "
-                      f"exec httpd -f -p {HOST}:{port} -h /www")
+            script = (
+                f"mkdir -p /www && echo -n from-container > /www/index.html && "
+                f"exec httpd -f -p {HOST}:{port} -h /www"
+            )
             container = await docker.run(
                 {"lbmanager.upstream": "web", "lbmanager.port": str(port)},
-                cmd=("sh", "-c", script), network="host")
+                cmd=("sh", "-c", script),
+                network="host",
+            )
             key = f"/lbManager/upstream/web/multiple/{HOST}:{port}".encode()
             await wait_for(lambda: etcd.get(key), what="the agent's upstream key")
             await wait_for(lambda: _serves(nginx, {"from-container"}), what="nginx -> container")

@@ -50,8 +50,9 @@ async def backends() -> AsyncIterator[list[Backend]]:
 
 
 @contextlib.asynccontextmanager
-async def serving(lb: LbServer, settings: Settings,
-                  **config: Any) -> AsyncIterator[RenderingService]:
+async def serving(
+    lb: LbServer, settings: Settings, **config: Any
+) -> AsyncIterator[RenderingService]:
     """``lb`` started on its empty render, and the service rendering it from the tree."""
     path = write_render_config(lb, **config)
     lb.start_from(path)
@@ -59,10 +60,12 @@ async def serving(lb: LbServer, settings: Settings,
         yield service
 
 
-async def until_reached(lb: LbServer, expected: set[str], service: RenderingService | None,
-                        **request: str) -> None:
+async def until_reached(
+    lb: LbServer, expected: set[str], service: RenderingService | None, **request: str
+) -> None:
     """Wait until requests through ``lb`` reach exactly ``expected`` and then ``service`` (if
     given) has no sync in flight: its reload is done, no old worker is left."""
+
     async def serves() -> bool:
         try:
             if await reached(lb.port, **request) != expected:
@@ -77,8 +80,9 @@ async def until_reached(lb: LbServer, expected: set[str], service: RenderingServ
 async def template_error(service: RenderingService, lb: LbServer) -> str:
     """The error reported on ``lb``'s template, awaited."""
     target = template_target(lb.kind)
-    return await wait_for(lambda: service.status.target_errors.get(target),
-                          what=f"an error on {target}")
+    return await wait_for(
+        lambda: service.status.target_errors.get(target), what=f"an error on {target}"
+    )
 
 
 def routing(**fields: object) -> bytes:

@@ -30,8 +30,9 @@ safe_text = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,12}", fullmatch=True)
 hostile = st.one_of(
     st.text(max_size=30),
     st.text(st.sampled_from([*SPECIALS, *"aZ09.-_/:[]%"]), max_size=20),
-    st.builds(lambda head, bad, tail: head + bad + tail,
-              safe_text, st.sampled_from(SPECIALS), safe_text),
+    st.builds(
+        lambda head, bad, tail: head + bad + tail, safe_text, st.sampled_from(SPECIALS), safe_text
+    ),
     safe_text,
 )
 
@@ -41,10 +42,17 @@ def address(ip: Any, bad: str, port: str) -> str:
     return f"[{ip}]{bad}:{port}" if ip.version == 6 else f"{ip}{bad}:{port}"
 
 
-ip_members = st.builds(address, st.ip_addresses(), st.just("") | st.sampled_from(SPECIALS),
-                       st.integers(0, 70000).map(str) | hostile)
+ip_members = st.builds(
+    address,
+    st.ip_addresses(),
+    st.just("") | st.sampled_from(SPECIALS),
+    st.integers(0, 70000).map(str) | hostile,
+)
 members = st.one_of(
-    hostile, hostile.map(lambda s: f"{s}:80"), hostile.map(lambda s: f"[{s}]:80"), ip_members,
+    hostile,
+    hostile.map(lambda s: f"{s}:80"),
+    hostile.map(lambda s: f"[{s}]:80"),
+    ip_members,
     st.builds(address, st.ip_addresses(), st.just(""), st.integers(1, 65535).map(str)),
     st.builds(lambda host, port: f"{host}:{port}", safe_text, hostile | st.integers()),
 )
@@ -52,9 +60,16 @@ paths = st.one_of(hostile, hostile.map(lambda s: "/" + s))
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 300), st.floats(), hostile)
 values = st.one_of(
     st.binary(max_size=40),
-    st.fixed_dictionaries({}, optional={"host": hostile, "path": paths, "cookie": hostile,
-                                        "weight": json_scalars, "backup": json_scalars})
-    .map(lambda d: json.dumps(d).encode()),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "host": hostile,
+            "path": paths,
+            "cookie": hostile,
+            "weight": json_scalars,
+            "backup": json_scalars,
+        },
+    ).map(lambda d: json.dumps(d).encode()),
     st.dictionaries(hostile, json_scalars, max_size=4).map(lambda d: json.dumps(d).encode()),
 )
 

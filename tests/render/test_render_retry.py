@@ -13,8 +13,10 @@ from lbmanager.render.files import pending_path
 from lbmanager.render.unit import TemplateUnit
 from lbmanager.state.tree import Tree
 
-TEMPLATE = "{% for u in upstreams %}{{ u.name }}:{% for s in u.servers %} {{ s.address }}" \
-           "{% endfor %}\n{% endfor %}"
+TEMPLATE = (
+    "{% for u in upstreams %}{{ u.name }}:{% for s in u.servers %} {{ s.address }}"
+    "{% endfor %}\n{% endfor %}"
+)
 WEB_1, WEB_2 = upstream_key("web", "10.0.0.1:80"), upstream_key("web", "10.0.0.2:80")
 
 
@@ -24,12 +26,18 @@ def unit(tmp_path: Path, tree: Tree, apply: bool = True, check_fails_on: str = "
     source = tmp_path / "site.j2"
     source.write_text(TEMPLATE)
     calls = tmp_path / "calls"
-    check = script(tmp_path / "check.sh", f"echo check >> {calls}\n"
-                   f"! grep -qF '{check_fails_on or chr(1)}' \"$1\"")
+    check = script(
+        tmp_path / "check.sh",
+        f"echo check >> {calls}\n! grep -qF '{check_fails_on or chr(1)}' \"$1\"",
+    )
     reload = script(tmp_path / "reload.sh", f"echo reload >> {calls}")
-    config = TemplateConfig(name="site", source=str(source), destination=tmp_path / "site.conf",
-                            check_command=[str(check), "{staged}"],
-                            reload_command=[str(reload)])
+    config = TemplateConfig(
+        name="site",
+        source=str(source),
+        destination=tmp_path / "site.conf",
+        check_command=[str(check), "{staged}"],
+        reload_command=[str(reload)],
+    )
     return unit_for(config, tree, apply)
 
 

@@ -15,16 +15,21 @@ from lbmanager.controller.service import Service
 from lbmanager.render.unit import load_templates
 from lbmanager.settings import Settings
 
-TEMPLATE = "{% for u in upstreams %}{{ u.name }}:{% for s in u.servers %} {{ s.address }}" \
-           "{% endfor %}\n\n{% endfor %}"  # trim_blocks eats the first newline after a tag
+TEMPLATE = (
+    "{% for u in upstreams %}{{ u.name }}:{% for s in u.servers %} {{ s.address }}"
+    "{% endfor %}\n\n{% endfor %}"
+)  # trim_blocks eats the first newline after a tag
 WEB_1, WEB_2 = (upstream_key("web", f"10.0.0.{n}:80").encode() for n in (1, 2))
 
 
 def render_config(tmp_path: Path, reload_of_a: Path) -> Path:
     """Two templates, a.conf and b.conf, of the same source; a.conf reloads with ``reload_of_a``."""
     (tmp_path / "list.j2").write_text(TEMPLATE)
-    entries = [f'[[template]]\nsource = "list.j2"\ndestination = "{name}.conf"\n'
-               f"wait = {{ min = 0.01, max = 0.1 }}\n" for name in ("a", "b")]
+    entries = [
+        f'[[template]]\nsource = "list.j2"\ndestination = "{name}.conf"\n'
+        f"wait = {{ min = 0.01, max = 0.1 }}\n"
+        for name in ("a", "b")
+    ]
     entries[0] += f'reload_command = ["{reload_of_a}"]\n'
     path = tmp_path / "render.toml"
     path.write_text("".join(entries))
@@ -34,8 +39,9 @@ def render_config(tmp_path: Path, reload_of_a: Path) -> Path:
 @contextlib.asynccontextmanager
 async def service_of(settings: Settings, config: Path) -> AsyncIterator[Service]:
     """The service with the templates of ``config``, ready on entry."""
-    service = Service(settings.model_copy(update={"render_config": config}),
-                      templates=load_templates(config))
+    service = Service(
+        settings.model_copy(update={"render_config": config}), templates=load_templates(config)
+    )
     async with running_service(settings, service=service):
         yield service
 
@@ -52,8 +58,10 @@ async def test_each_template_renders_at_start_even_with_an_empty_tree(
     config = render_config(tmp_path, script(tmp_path / "reload.sh", "exit 0"))
     async with service_of(settings, config):
         for name in ("a", "b"):
-            await wait_for(lambda name=name: holds(tmp_path / f"{name}.conf", ""),
-                           what=f"{name}.conf rendered empty")
+            await wait_for(
+                lambda name=name: holds(tmp_path / f"{name}.conf", ""),
+                what=f"{name}.conf rendered empty",
+            )
 
 
 async def test_templates_have_workers_of_their_own(
@@ -61,17 +69,21 @@ async def test_templates_have_workers_of_their_own(
 ) -> None:
     """While a.conf's reload hangs, b.conf still follows the tree."""
     started, release = tmp_path / "started", tmp_path / "release"
-    hang = script(tmp_path / "reload.sh", f"touch {started}\n"
-                  f"while [ ! -e {release} ]; do sleep 0.01; done")
+    hang = script(
+        tmp_path / "reload.sh", f"touch {started}\nwhile [ ! -e {release} ]; do sleep 0.01; done"
+    )
     async with service_of(settings, render_config(tmp_path, hang)) as service:
         await wait_for(started.exists, what="a.conf's first reload hanging")
         await etcd.put(WEB_1, b"")
-        await wait_for(lambda: holds(tmp_path / "b.conf", "web: 10.0.0.1:80\n"),
-                       what="b.conf following the tree")
+        await wait_for(
+            lambda: holds(tmp_path / "b.conf", "web: 10.0.0.1:80\n"),
+            what="b.conf following the tree",
+        )
         assert not holds(tmp_path / "a.conf", "web: 10.0.0.1:80\n")
         release.touch()
-        await wait_for(lambda: holds(tmp_path / "a.conf", "web: 10.0.0.1:80\n"),
-                       what="a.conf catching up")
+        await wait_for(
+            lambda: holds(tmp_path / "a.conf", "web: 10.0.0.1:80\n"), what="a.conf catching up"
+        )
         assert set(service.dispatcher.workers) >= {"template/a.conf", "template/b.conf"}
 
 
@@ -86,5 +98,7 @@ async def test_bad_new_value_takes_the_member_out_of_the_file(
         both = "web: 10.0.0.1:80 10.0.0.2:80\n"
         await wait_for(lambda: holds(tmp_path / "b.conf", both), what="both members rendered")
         await etcd.put(WEB_2, b'{"path": "no slash"}')
-        await wait_for(lambda: holds(tmp_path / "b.conf", "web: 10.0.0.1:80\n"),
-                       what="the member with the bad value gone")
+        await wait_for(
+            lambda: holds(tmp_path / "b.conf", "web: 10.0.0.1:80\n"),
+            what="the member with the bad value gone",
+        )

@@ -18,8 +18,10 @@ from lbmanager.render.config import TemplateConfig
 from lbmanager.render.files import staged_path
 from lbmanager.render.unit import TemplateUnit, template_target
 
-TEMPLATE = "{% for u in upstreams %}\n{{ u.name }}:{% for s in u.servers %} {{ s.address }}" \
-           "{% endfor %}\n\n{% endfor %}"
+TEMPLATE = (
+    "{% for u in upstreams %}\n{{ u.name }}:{% for s in u.servers %} {{ s.address }}"
+    "{% endfor %}\n\n{% endfor %}"
+)
 OLD = b"old config\n"
 
 
@@ -38,11 +40,14 @@ class Rig:
     def command(self, what: str, fail_when: str = "false") -> list[str]:
         """A command that logs ``what`` and the file it is given, then fails when the shell
         condition ``fail_when`` holds (``$n``: how many times it has run)."""
-        path = script(self.tmp / f"{what}.sh", f"""
+        path = script(
+            self.tmp / f"{what}.sh",
+            f"""
 echo "{what} $(cat "$1" | head -c 200 | tr '\\n' '|')" >> {self.log}
 n=$(grep -c "^{what} " {self.log})
 echo "{what} output $n"
-if {fail_when}; then exit 1; fi""")
+if {fail_when}; then exit 1; fi""",
+        )
         return [str(path), "{staged}" if what == "check" else "{destination}"]
 
     def calls(self) -> list[str]:
@@ -54,8 +59,9 @@ if {fail_when}; then exit 1; fi""")
         for what in ("check", "reload"):
             if f"{what}_command" not in fields:  # not setdefault: that would rewrite the script
                 fields[f"{what}_command"] = self.command(what)
-        config = TemplateConfig(name="site", source=str(self.source),
-                                destination=self.destination, **fields)
+        config = TemplateConfig(
+            name="site", source=str(self.source), destination=self.destination, **fields
+        )
         return unit_for(config, self.tree, apply)
 
     def add(self, member: str) -> None:
@@ -84,10 +90,13 @@ async def test_check_gets_the_staged_path(rig: Rig) -> None:
     """{staged} is a hidden file next to the destination; {destination} is the live file."""
     seen = rig.tmp / "argv"
     check = script(rig.tmp / "argv.sh", f'echo "$@" >> {seen}')
-    await rig.unit(check_command=[str(check), "-c", "{staged}"],
-                   reload_command=[str(check), "{destination}"]).sync(False)
+    await rig.unit(
+        check_command=[str(check), "-c", "{staged}"], reload_command=[str(check), "{destination}"]
+    ).sync(False)
     assert seen.read_text().splitlines() == [
-        f"-c {staged_path(rig.destination)}", str(rig.destination)]
+        f"-c {staged_path(rig.destination)}",
+        str(rig.destination),
+    ]
     assert staged_path(rig.destination).parent == rig.destination.parent
 
 
@@ -105,7 +114,8 @@ async def test_unchanged_bytes_write_nothing(rig: Rig) -> None:
 
 
 async def test_failing_check_leaves_the_live_file(
-        rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     """A failed check: live file untouched, staged file removed, no reload, error names template."""
     rig.destination.write_bytes(OLD)
     unit = rig.unit(check_command=rig.command("check", fail_when="true"))
@@ -130,8 +140,11 @@ async def test_failing_reload_is_rolled_back(rig: Rig) -> None:
     assert "restored" in str(raised.value)
     assert "failed too" not in str(raised.value)
     assert rig.destination.read_bytes() == OLD
-    assert rig.calls() == ["check web: 10.0.0.1:80|", "reload web: 10.0.0.1:80|",
-                           "reload old config|"]
+    assert rig.calls() == [
+        "check web: 10.0.0.1:80|",
+        "reload web: 10.0.0.1:80|",
+        "reload old config|",
+    ]
 
 
 async def test_reload_failing_twice_says_so(rig: Rig) -> None:
@@ -234,11 +247,17 @@ async def test_dry_run_returns_a_diff_and_writes_nothing(rig: Rig) -> None:
     assert rig.calls() == []
 
 
-@pytest.mark.parametrize("text", [
-    "{{ no_such_name }}", "{{ upstreams[0].nope.deeper }}", "{{ ''.__class__.__mro__ }}",
-    "{{ upstreams[0].__class__.__init__.__globals__ }}", "{{ range(10**9) | list }}",
-    "{{ vars.update({'n': 1}) }}",  # a template cannot keep state between renders
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ no_such_name }}",
+        "{{ upstreams[0].nope.deeper }}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ upstreams[0].__class__.__init__.__globals__ }}",
+        "{{ range(10**9) | list }}",
+        "{{ vars.update({'n': 1}) }}",  # a template cannot keep state between renders
+    ],
+)
 async def test_template_error_at_render_time(rig: Rig, text: str) -> None:
     """An undefined name or a sandbox violation is the template's PermanentError; nothing run."""
     rig.destination.write_bytes(OLD)

@@ -90,8 +90,10 @@ def test_without_single_keys_every_multiple_key_serves() -> None:
 
 def test_inactive_members_do_not_route() -> None:
     """Only active members' metadata makes routes: the losing multiple key's is ignored."""
-    tree = tree_of((upstream_key("web", "10.0.0.1:80", "single"), b""),
-                   (upstream_key("web", "10.0.0.2:80"), meta(path="/other")))
+    tree = tree_of(
+        (upstream_key("web", "10.0.0.1:80", "single"), b""),
+        (upstream_key("web", "10.0.0.2:80"), meta(path="/other")),
+    )
     assert routes_of(build_view(tree, None)) == [(None, "/", "web")]
 
 
@@ -105,25 +107,33 @@ def test_routes_from_metadata_longest_path_first() -> None:
         (upstream_key("e", "10.0.0.5:80"), meta(host="h.example")),
     )
     assert routes_of(build_view(tree, None)) == [
-        (None, "/longer", "c"), ("h.example", "/x", "b"), (None, "/x", "a"),
-        ("h.example", "/", "e"), (None, "/", "d"),
+        (None, "/longer", "c"),
+        ("h.example", "/x", "b"),
+        (None, "/x", "a"),
+        ("h.example", "/", "e"),
+        (None, "/", "d"),
     ]
 
 
 def test_sites_add_any_host_routes_a_host_does_not_override() -> None:
     """A host's site holds its own routes plus the any-host ones it does not override."""
-    tree = tree_of((upstream_key("a", "10.0.0.1:80"), meta(path="/x")),
-                   (upstream_key("b", "10.0.0.2:80"), meta(path="/x", host="h.example")),
-                   (upstream_key("d", "10.0.0.4:80"), b""))
-    sites = {s.host: [(r.path, r.upstream.name) for r in s.routes]
-             for s in build_view(tree, None).sites}
+    tree = tree_of(
+        (upstream_key("a", "10.0.0.1:80"), meta(path="/x")),
+        (upstream_key("b", "10.0.0.2:80"), meta(path="/x", host="h.example")),
+        (upstream_key("d", "10.0.0.4:80"), b""),
+    )
+    sites = {
+        s.host: [(r.path, r.upstream.name) for r in s.routes] for s in build_view(tree, None).sites
+    }
     assert sites == {None: [("/x", "a"), ("/", "d")], "h.example": [("/x", "b"), ("/", "d")]}
 
 
 def test_conflicting_route_goes_to_the_first_upstream_by_name() -> None:
     """Two upstreams claiming one (host, path): the first by name wins; the other is reported."""
-    tree = tree_of((upstream_key("zeta", "10.0.0.1:80"), meta(path="/p")),
-                   (upstream_key("alpha", "10.0.0.2:80"), meta(path="/p")))
+    tree = tree_of(
+        (upstream_key("zeta", "10.0.0.1:80"), meta(path="/p")),
+        (upstream_key("alpha", "10.0.0.2:80"), meta(path="/p")),
+    )
     view = build_view(tree, None)
     assert routes_of(view) == [(None, "/p", "alpha")]
     (conflict,) = view.conflicts
@@ -134,8 +144,10 @@ def test_conflicting_route_goes_to_the_first_upstream_by_name() -> None:
 
 def test_same_path_on_different_hosts_is_no_conflict() -> None:
     """One path on two distinct hosts routes to each upstream without conflict."""
-    tree = tree_of((upstream_key("a", "10.0.0.1:80"), meta(path="/p", host="a.example")),
-                   (upstream_key("b", "10.0.0.2:80"), meta(path="/p", host="b.example")))
+    tree = tree_of(
+        (upstream_key("a", "10.0.0.1:80"), meta(path="/p", host="a.example")),
+        (upstream_key("b", "10.0.0.2:80"), meta(path="/p", host="b.example")),
+    )
     view = build_view(tree, None)
     assert view.conflicts == ()
     assert sorted(routes_of(view)) == [("a.example", "/p", "a"), ("b.example", "/p", "b")]
@@ -167,8 +179,10 @@ def test_upstream_with_members_takes_the_default_route_before_an_empty_one() -> 
 
 def test_members_naming_different_cookies_are_reported() -> None:
     """Members of one upstream naming two cookies: the first by name is used, and it is said."""
-    tree = tree_of((upstream_key("web", "10.0.0.1:80"), meta(cookie="B")),
-                   (upstream_key("web", "10.0.0.2:80"), meta(cookie="A")))
+    tree = tree_of(
+        (upstream_key("web", "10.0.0.1:80"), meta(cookie="B")),
+        (upstream_key("web", "10.0.0.2:80"), meta(cookie="A")),
+    )
     view = build_view(tree, None)
     assert view.upstreams[0].cookie == "A"
     assert view.conflicts == ("upstream web: members name the cookies A, B; A is used",)
@@ -176,8 +190,10 @@ def test_members_naming_different_cookies_are_reported() -> None:
 
 def test_other_kinds_are_not_upstreams() -> None:
     """Targets of other kinds in the tree never show up as upstreams."""
-    tree = tree_of((f"{P}/elb/us-east-1/api/multiple/i-0123abcd", b""),
-                   (upstream_key("web", "10.0.0.1:80"), b""))
+    tree = tree_of(
+        (f"{P}/elb/us-east-1/api/multiple/i-0123abcd", b""),
+        (upstream_key("web", "10.0.0.1:80"), b""),
+    )
     assert [u.name for u in build_view(tree, None).upstreams] == ["web"]
 
 
@@ -204,6 +220,9 @@ def test_server_ids_are_stable_and_distinct() -> None:
 def test_member_changes_keep_other_server_ids() -> None:
     """Adding a member leaves the other servers' ids unchanged (sticky cookies stay valid)."""
     before = build_view(tree_of(*PUTS), ["web"]).upstreams[0].servers
-    after = build_view(tree_of(*PUTS, (upstream_key("web", "10.0.0.0:80"), b"")),
-                       ["web"]).upstreams[0].servers
+    after = (
+        build_view(tree_of(*PUTS, (upstream_key("web", "10.0.0.0:80"), b"")), ["web"])
+        .upstreams[0]
+        .servers
+    )
     assert set(before) < set(after)

@@ -33,23 +33,31 @@ def test_multiple_keys_are_all_active() -> None:
 
 def test_single_overrides_multiple() -> None:
     """One single key is the only active member, even when older than the multiple keys."""
-    tree = tree_with((elb("i-0000000a"), 5), (elb("i-0000000c", "single"), 2),
-                     (elb("i-0000000b"), 7))
+    tree = tree_with(
+        (elb("i-0000000a"), 5), (elb("i-0000000c", "single"), 2), (elb("i-0000000b"), 7)
+    )
     assert tree.active_members(WEB) == {"i-0000000c"}
     assert len(tree.entries(WEB)) == 3
 
 
 def test_newest_single_by_mod_revision_wins_not_by_arrival() -> None:
     """The single key with the highest mod_revision wins, whatever order the keys arrived in."""
-    tree = tree_with((elb("i-0000000b", "single"), 9), (elb("i-0000000a", "single"), 4),
-                     (elb("i-0000000c", "single"), 6))
+    tree = tree_with(
+        (elb("i-0000000b", "single"), 9),
+        (elb("i-0000000a", "single"), 4),
+        (elb("i-0000000c", "single"), 6),
+    )
     assert tree.active_members(WEB) == {"i-0000000b"}
 
 
 def test_delete_active_single_falls_back_to_next_single_then_multiple() -> None:
     """Deleting the active single activates the next newest single, then the multiple set."""
-    tree = tree_with((elb("i-0000000a"), 1), (elb("i-0000000b"), 2),
-                     (elb("i-0000000c", "single"), 3), (elb("i-0000000d", "single"), 4))
+    tree = tree_with(
+        (elb("i-0000000a"), 1),
+        (elb("i-0000000b"), 2),
+        (elb("i-0000000c", "single"), 3),
+        (elb("i-0000000d", "single"), 4),
+    )
     assert tree.active_members(WEB) == {"i-0000000d"}
     assert tree.delete(elb("i-0000000d", "single")) == {WEB}
     assert tree.active_members(WEB) == {"i-0000000c"}
@@ -87,8 +95,11 @@ def test_put_and_delete_return_only_touched_targets() -> None:
 
 def test_keys_are_never_rewritten_or_dropped_by_activation() -> None:
     """Inactive keys stay in the tree with their own revisions (lbmanager never deletes them)."""
-    keys = [(elb("i-0000000a"), 1), (elb("i-0000000b", "single"), 2),
-            (elb("i-0000000c", "single"), 3)]
+    keys = [
+        (elb("i-0000000a"), 1),
+        (elb("i-0000000b", "single"), 2),
+        (elb("i-0000000c", "single"), 3),
+    ]
     tree = tree_with(*keys)
     assert {(e.raw_key, e.mod_revision) for e in tree.entries(WEB)} == set(keys)
 
@@ -106,8 +117,10 @@ def test_bytes_and_str_keys_are_the_same_key() -> None:
 def test_route53_keys_from_any_region_share_one_target() -> None:
     """Route53 keys for one zone+fqdn combine whatever region they name; single still wins."""
     base = f"{P}/route53/{{}}/Z1/{{}}/{{}}/{{}}"
-    tree = tree_with((base.format("us-east-1", "www.example.com", "multiple", "10.0.0.1"), 1),
-                     (base.format("eu-west-1", "WWW.example.com.", "multiple", "2001:db8::1"), 2))
+    tree = tree_with(
+        (base.format("us-east-1", "www.example.com", "multiple", "10.0.0.1"), 1),
+        (base.format("eu-west-1", "WWW.example.com.", "multiple", "2001:db8::1"), 2),
+    )
     assert list(tree.targets()) == [NAME]
     assert tree.active_members(NAME) == {"10.0.0.1", "2001:db8::1"}
     tree.put(base.format("ap-south-1", "www.example.com", "single", "10.0.0.9"), 3)

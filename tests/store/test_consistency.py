@@ -40,12 +40,17 @@ async def test_watch_resumes_after_lost_connection(
         await etcd.put(f"{ELB}{third}".encode(), b"")
         await etcd.delete(f"{ELB}{first}".encode())
         await etcd_proxy.restore()
-        await wait_for(lambda: cloud.elb_instances("web") == {second, third},
-                       what="changes made during the cut to be synced")
+        await wait_for(
+            lambda: cloud.elb_instances("web") == {second, third},
+            what="changes made during the cut to be synced",
+        )
 
 
 async def test_compaction_while_disconnected_forces_full_reread(
-    etcd: aetcd.Client, cloud: Cloud, settings: Settings, etcd_proxy: TcpProxy,
+    etcd: aetcd.Client,
+    cloud: Cloud,
+    settings: Settings,
+    etcd_proxy: TcpProxy,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """If the revision to resume from was compacted, the whole tree is read again and synced;
@@ -64,14 +69,19 @@ async def test_compaction_while_disconnected_forces_full_reread(
         await etcd.compact(put.header.revision + 1, physical=True)
         await etcd_proxy.restore()
         # Only a full re-read can see the deletion: its event was compacted away.
-        await wait_for(lambda: cloud.elb_instances("web") == {second},
-                       what="state after compaction to be synced")
+        await wait_for(
+            lambda: cloud.elb_instances("web") == {second},
+            what="state after compaction to be synced",
+        )
     assert "reading the whole tree again" in caplog.text
     assert service.status.malformed_reports == 1
 
 
 async def test_etcd_restart_under_running_service(
-    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud, settings: Settings,
+    etcd: aetcd.Client,
+    etcd_server: EtcdServer,
+    cloud: Cloud,
+    settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The service notices etcd going down, reconnects once it is back and keeps following
@@ -91,15 +101,20 @@ async def test_etcd_restart_under_running_service(
             await client.delete(f"{ELB}{first}".encode())
         finally:
             await client.close()
-        await wait_for(lambda: cloud.elb_instances("web") == {second},
-                       what="changes after the restart to be synced")
+        await wait_for(
+            lambda: cloud.elb_instances("web") == {second},
+            what="changes after the restart to be synced",
+        )
 
 
 def failed_reads(caplog: pytest.LogCaptureFixture) -> int:
     """How many times the retry hook logged a failed read of the tree."""
-    return sum(1 for record in caplog.records
-               if record.getMessage().startswith("read the tree: ")
-               and "retrying in" in record.getMessage())
+    return sum(
+        1
+        for record in caplog.records
+        if record.getMessage().startswith("read the tree: ")
+        and "retrying in" in record.getMessage()
+    )
 
 
 async def test_service_waits_for_etcd_at_start(
@@ -107,7 +122,7 @@ async def test_service_waits_for_etcd_at_start(
 ) -> None:
     """With etcd down at start-up, the service retries the first read instead of failing,
     and syncs once etcd is up."""
-    first, = cloud.run_instances(1)
+    (first,) = cloud.run_instances(1)
     cloud.create_elb("web")
     await asyncio.to_thread(etcd_server.stop)
     service = Service(settings, FAST_BACKOFF)
