@@ -7,45 +7,15 @@ class into its command's flags, so a command lists exactly the settings it reads
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import NoDecode
 
 from lbmanager.plan.policy import Policy
-
-
-@dataclass(frozen=True, slots=True)
-class Arg:
-    """Marks a field as a positional argument: given on the command line, never read from the
-    environment. ``after_dashes``: the words after ``--`` (not parsed by argparse)."""
-
-    metavar: str
-    nargs: Literal["?", "+"] | None = None
-    after_dashes: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Flag:
-    """How a field's flag differs from ``--field-name``: another name, a metavar."""
-
-    name: str | None = None
-    metavar: str | None = None
-
-
-def positional(field: FieldInfo) -> Arg | None:
-    """The field's Arg marker, if it is a positional argument."""
-    return next((m for m in field.metadata if isinstance(m, Arg)), None)
+from lbmanager.runtime.command_settings import Arg, CommandSettings, Flag
 
 
 def parse_endpoints(text: str) -> list[tuple[str, int]]:
@@ -87,34 +57,6 @@ _Value = Annotated[str, Field(description="value to store")]
 _RenderConfig = Annotated[
     Path | None, Field(description="TOML file of nginx/haproxy templates to render (docs/local.md)")
 ]
-
-
-class _FlagVariables(EnvSettingsSource):
-    """LBMANAGER_* variables of the flags; positional arguments are never read from them."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        """No value for a positional argument, the variable's for a flag."""
-        if positional(field) is not None:
-            return None, field_name, False
-        return super().get_field_value(field, field_name)
-
-
-class CommandSettings(BaseSettings):
-    """What every command's settings share: LBMANAGER_* variables, frozen, no unknown field."""
-
-    model_config = SettingsConfigDict(env_prefix="LBMANAGER_", frozen=True, extra="forbid")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The flags given (as keywords) over LBMANAGER_* variables; nothing else."""
-        return init_settings, _FlagVariables(settings_cls)
 
 
 class StoreSettings(CommandSettings):

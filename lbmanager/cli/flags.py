@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from lbmanager.errors import usage_error
-from lbmanager.settings import CommandSettings, Flag, positional
+from lbmanager.runtime.command_settings import CommandSettings, Flag, positional
 
 S = TypeVar("S", bound=CommandSettings)
 
