@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lbmanager.cli.sync import EXIT_PENDING
 from lbmanager.controller.oneshot import build_units, load_state, sync_once
 from lbmanager.controller.service import Service, serve
 from lbmanager.controller.wiring import open_context
@@ -11,7 +12,8 @@ from lbmanager.settings import RenderSettings, service_settings
 
 async def render(settings: RenderSettings) -> int:
     """Render the templates: follow the tree, or with --once sync each one time (exit 1 if
-    any failed). With --dry-run, print the diff each would write, write nothing."""
+    any failed). With --dry-run, print the diff each would write, write nothing, and exit as
+    `plan` does: 3 when a change is pending, else 1 on errors, else 0."""
     templates = load_templates(settings.render_config)
     service = service_settings(settings)
     if not settings.once:
@@ -29,4 +31,6 @@ async def render(settings: RenderSettings) -> int:
             print("\n".join(result.changes) if result.changes else f"{result.target}: in sync")
         else:
             print(f"{result.target}: {'; '.join(result.changes) or 'in sync'}")
+    if settings.dry_run and any(r.changes for r in results):
+        return EXIT_PENDING
     return 1 if any(r.error for r in results) else 0

@@ -82,11 +82,8 @@ def swap_in(staged: Path, destination: Path) -> None:
         os.close(directory)
 
 
-def restore(destination: Path, previous: bytes | None, mode: int, owner: str | None) -> None:
-    """Put the previous file back (or remove the new one when there was none)."""
-    if previous is None:
-        destination.unlink(missing_ok=True)
-        return
+def restore(destination: Path, previous: bytes, mode: int, owner: str | None) -> None:
+    """Put the previous file back."""
     swap_in(stage(destination, previous, mode, owner), destination)
 
 

@@ -1,7 +1,8 @@
 """One template's pipeline, run by its own serialized, coalescing worker (docs/local.md).
 
-render -> same bytes as the live file: done -> stage + fsync -> check -> backup -> atomic rename
--> reload -> if the reload fails: put the previous file back, reload again, report the error.
+render -> same bytes as the live file (and loaded): done -> stage + fsync -> check -> backup
+-> atomic rename -> reload -> if the reload fails: put the previous file back (when there was
+one: otherwise keep the new file), reload again, report the error.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class TemplateUnit:
         return [self.target]
 
     async def sync(self, full: bool) -> list[TargetResult]:
-        """Render; when the bytes differ from the live file, check, swap in and reload."""
+        """Render; when the bytes differ from the live file, check, swap in and reload; when
+        they are the same but the server has not loaded them yet, reload."""
         view = build_view(self._context.tree, self.config.upstreams)
         if view.conflicts != self._conflicts:
             self._conflicts = view.conflicts
@@ -82,22 +84,28 @@ class TemplateUnit:
             raise PermanentError(f"template {self.config.name}: {error}") from None
         destination = self.config.destination
         old = await self._io(files.read_current, destination)
-        if new == old:
+        unloaded = new == old and await self._reload_owed()
+        if new == old and not unloaded:
             self._rejected = None
-            return [await self._finish_pending_reload()]
+            return [TargetResult(self.target)]
         if not self._context.apply:
-            return [TargetResult(self.target, changes=diff(old, new, destination))]
+            changes = (
+                (f"would {_reload_change(destination)}",)
+                if unloaded
+                else diff(old, new, destination)
+            )
+            return [TargetResult(self.target, changes=changes)]
         if self._rejected and self._rejected[0] == new and not full:
             raise PermanentError(self._rejected[1])
         try:
-            await self._swap(new, old)
+            change = await (self._reload_live() if unloaded else self._swap(new, old))
         except PermanentError as error:
             self._rejected = (new, str(error))
             raise
         self._rejected = None
-        return [TargetResult(self.target, changes=(_summary(old, new, destination),))]
+        return [TargetResult(self.target, changes=(change,))]
 
-    async def _swap(self, new: bytes, old: bytes | None) -> None:
+    async def _swap(self, new: bytes, old: bytes | None) -> str:
         config = self.config
         destination = config.destination
         staged = await self._io(files.stage, destination, new, config.mode, config.owner)
@@ -118,11 +126,23 @@ class TemplateUnit:
             await self._io(files.mark_pending, destination)
         await self._io(files.swap_in, staged, destination)
         log.info("template %s: wrote %s", config.name, destination)
-        if not config.reload_command:
-            return
+        if config.reload_command:
+            await self._reload_or_roll_back(old)
+        return _summary(old, new, destination)
+
+    async def _reload_or_roll_back(self, old: bytes | None) -> None:
+        config = self.config
+        destination = config.destination
         try:
             await self._reload()
         except CommandFailed as error:
+            if old is None:
+                # Nothing to go back to (a first render, the server not running yet): keep the
+                # file, so the server can be started on it (docs/local.md, Bootstrap).
+                raise PermanentError(
+                    f"template {config.name}: {error}; {destination} kept: there was no "
+                    "previous file to restore"
+                ) from None
             await self._io(files.restore, destination, old, config.mode, config.owner)
             message = f"template {config.name}: {error}; previous {destination} restored"
             try:
@@ -131,21 +151,19 @@ class TemplateUnit:
                 message += f", but reloading it failed too: {again}"
             raise PermanentError(message) from None
 
-    async def _finish_pending_reload(self) -> TargetResult:
-        """The live file is the render; reload it if an interrupted run left its reload undone."""
-        destination = self.config.destination
-        if not self.config.reload_command or not await self._io(
-            files.pending_path(destination).exists
-        ):
-            return TargetResult(self.target)
-        change = f"reload {destination}: an earlier run was stopped before its reload finished"
-        if not self._context.apply:
-            return TargetResult(self.target, changes=(f"would {change}",))
+    async def _reload_owed(self) -> bool:
+        """Whether the server has not loaded the live file: its reload failed, or an
+        interrupted run left it undone (the reload-pending mark)."""
+        pending = files.pending_path(self.config.destination)
+        return bool(self.config.reload_command) and await self._io(pending.exists)
+
+    async def _reload_live(self) -> str:
+        """Reload the live file, which is the render but not loaded yet."""
         try:
             await self._reload()
         except CommandFailed as error:
             raise PermanentError(f"template {self.config.name}: {error}") from None
-        return TargetResult(self.target, changes=(change,))
+        return _reload_change(self.config.destination)
 
     async def _reload(self) -> None:
         config = self.config
@@ -173,6 +191,10 @@ def diff(old: bytes | None, new: bytes, destination: Path) -> tuple[str, ...]:
             before, after, f"{destination} (live)", f"{destination} (rendered)", lineterm=""
         )
     )
+
+
+def _reload_change(destination: Path) -> str:
+    return f"reload {destination}: its last reload failed or was cut short"
 
 
 def _summary(old: bytes | None, new: bytes, destination: Path) -> str:

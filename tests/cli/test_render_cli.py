@@ -1,14 +1,17 @@
 """`lbmanager render` and `lbmanager run --render-config` as real subprocesses: --once,
---dry-run, and a bad render configuration (SPEC §5: one line naming it, exit 2)."""
+--dry-run (exit 3 when a change is pending), a first render while the server is not running
+yet, and a bad render configuration (SPEC §5: one line naming it, exit 2)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import aetcd
 import pytest
 from cli_helpers import assert_usage_error, cli_env, run_cli
-from lb_backends import PREFIX
+from lb_backends import PREFIX, http_backends, reached
 from local_lb import NginxServer, write_render_config
 from servers import EtcdServer
 
@@ -70,15 +73,16 @@ async def test_once_writes_the_checked_file_and_exits_0(
 async def test_dry_run_prints_the_diff_and_writes_nothing(
     nginx: NginxServer, etcd: aetcd.Client, etcd_server: EtcdServer
 ) -> None:
-    """--once --dry-run prints the unified diff from the live file to the render and leaves
-    the file, its backups and the staging name alone."""
+    """--once --dry-run prints the unified diff from the live file to the render, leaves the
+    file, its backups and the staging name alone, and exits 3 (a change pending); 0 once the
+    file is in sync."""
     config, env = checked_config(nginx), cli_env(etcd_server.endpoint)
     await put_member(etcd, FIRST)
     assert (await run_cli("render", "--config", str(config), "--once", env=env)).returncode == 0
     live = nginx.config.read_bytes()
     await put_member(etcd, SECOND)
     result = await run_cli("render", "--config", str(config), "--once", "--dry-run", env=env)
-    assert result.returncode == 0, result
+    assert result.returncode == 3, result
     lines = result.stdout.splitlines()
     assert lines[:2] == [f"--- {nginx.config} (live)", f"+++ {nginx.config} (rendered)"]
     assert lines[2].startswith("@@ ")
@@ -88,6 +92,9 @@ async def test_dry_run_prints_the_diff_and_writes_nothing(
     assert nginx.config.read_bytes() == live
     assert not staged_path(nginx.config).exists()
     assert not nginx.config.with_name(f"{nginx.config.name}.1").exists()
+    assert (await run_cli("render", "--config", str(config), "--once", env=env)).returncode == 0
+    result = await run_cli("render", "--config", str(config), "--once", "--dry-run", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "template/nginx: in sync")
 
 
 async def test_once_exits_1_when_the_check_fails(
@@ -104,6 +111,42 @@ async def test_once_exits_1_when_the_check_fails(
     assert "check command exited 1" in result.stdout
     assert not nginx.config.exists()
     assert not staged_path(nginx.config).exists()
+
+
+@pytest.fixture
+def stopped_nginx(nginx: NginxServer) -> Iterator[NginxServer]:
+    """The nginx of ``nginx``, stopped (by PID) after the test if the test started it."""
+    yield nginx
+    nginx.stop()
+
+
+async def test_bootstrap_from_nothing(
+    stopped_nginx: NginxServer, etcd: aetcd.Client, etcd_server: EtcdServer
+) -> None:
+    """No file and no nginx yet: --once writes the checked file although the reload fails
+    (nothing to roll back to), reports the error and exits 1; nginx started on that file
+    serves the members; the next --once reloads it and exits 0."""
+    nginx, env = stopped_nginx, cli_env(etcd_server.endpoint)
+    check, reload = (
+        [word.replace("$1", "{staged}") for word in nginx.real_check()],
+        [word.replace("$1", "{destination}") for word in nginx.real_reload()],
+    )
+    config = write_render_config(nginx, commands={"check_command": check, "reload_command": reload})
+    async with http_backends(1) as [backend]:
+        await etcd.put(backend.key("web"), b"")
+        result = await run_cli("render", "--config", str(config), "--once", env=env)
+        assert result.returncode == 1, result
+        assert result.stdout.startswith("template/nginx: ERROR ")
+        assert "reload command exited 1" in result.stdout
+        assert "no previous file" in result.stdout
+        assert f"server {backend.address} weight=1;" in nginx.config.read_text()
+        await asyncio.to_thread(nginx.start)  # its readiness probe reaches our backend
+        assert await reached(nginx.port, requests=2) == {backend.id}
+        again = await run_cli("render", "--config", str(config), "--once", env=env)
+        assert again.returncode == 0, again
+        assert again.stdout.strip() == (
+            f"template/nginx: reload {nginx.config}: its last reload failed or was cut short"
+        )
 
 
 @pytest.mark.parametrize(("text", "names"), BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())

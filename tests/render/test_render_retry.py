@@ -53,7 +53,7 @@ async def test_pending_reload_is_run_once_beside_an_unchanged_file(tmp_path: Pat
     await pipeline.sync(False)
     pending_path(tmp_path / "site.conf").touch()  # as a run killed before its reload leaves it
     result = await pipeline.sync(False)
-    assert "stopped before its reload finished" in result[0].changes[0]
+    assert "its last reload failed or was cut short" in result[0].changes[0]
     assert not pending_path(tmp_path / "site.conf").exists()
     await pipeline.sync(False)
     assert calls(tmp_path) == ["check", "reload", "reload"]

@@ -15,7 +15,7 @@ from render_helpers import script, tree_of, unit_for, upstream_key
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
 from lbmanager.render.config import TemplateConfig
-from lbmanager.render.files import staged_path
+from lbmanager.render.files import pending_path, staged_path
 from lbmanager.render.unit import TemplateUnit, template_target
 
 TEMPLATE = (
@@ -157,12 +157,29 @@ async def test_reload_failing_twice_says_so(rig: Rig) -> None:
     assert [c.split()[0] for c in rig.calls()] == ["check", "reload", "reload"]
 
 
-async def test_failing_reload_without_previous_file_removes_it(rig: Rig) -> None:
-    """With no previous file, rolling back removes the new one."""
-    unit = rig.unit(reload_command=rig.command("reload", fail_when='[ "$n" -eq 1 ]'))
-    with pytest.raises(PermanentError):
+async def test_failing_first_reload_keeps_the_new_file(rig: Rig) -> None:
+    """No previous file (the server not running yet): a failed reload keeps the new file and
+    reports the error; the same bytes are not reloaded again until a full sync, whose
+    successful reload (the server started meanwhile) clears the error."""
+    started = rig.tmp / "server-started"
+    unit = rig.unit(reload_command=rig.command("reload", fail_when=f"[ ! -e {started} ]"))
+    with pytest.raises(PermanentError) as raised:
         await unit.sync(False)
-    assert not rig.destination.exists()
+    assert "reload command exited 1: reload output 1" in str(raised.value)
+    assert "no previous file" in str(raised.value)
+    assert rig.destination.read_text() == "web: 10.0.0.1:80\n"
+    with pytest.raises(PermanentError) as again:
+        await unit.sync(False)
+    assert str(again.value) == str(raised.value)
+    assert [c.split()[0] for c in rig.calls()] == ["check", "reload"]
+    started.touch()
+    [result] = await unit.sync(True)
+    assert result.changes == (f"reload {rig.destination}: its last reload failed or was cut short",)
+    assert not pending_path(rig.destination).exists()
+    assert [c.split()[0] for c in rig.calls()] == ["check", "reload", "reload"]
+    [result] = await unit.sync(False)
+    assert result.changes == ()
+    assert rig.destination.read_text() == "web: 10.0.0.1:80\n"
 
 
 async def test_rejected_bytes_are_retried_only_on_full_sync(rig: Rig) -> None:
