@@ -72,6 +72,7 @@ COMMANDS = {
 }
 _GROUPS = {"member": "add, remove or list member keys"}
 _LOCAL = "local"
+EXIT_INTERRUPTED = 128 + 2  # 128 + SIGINT
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,6 +144,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = COMMANDS[args["command_name"]]
     settings = flags.load(command.settings, args, after_dashes)
     setup_logging(settings.log_level, settings.log_format)
+    try:
+        return _dispatch(command, settings)
+    except KeyboardInterrupt:
+        # Ctrl-C in a one-shot command (long-running ones stop on SIGINT by themselves, exit 0):
+        # the usual status of a process SIGINT ended, without a traceback.
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(command: Command, settings: StoreSettings) -> int:
     import uvloop  # noqa: PLC0415 - imported late so --help and flag errors stay fast
 
     from lbmanager.render.config import ConfigError  # noqa: PLC0415 - the same

@@ -34,6 +34,7 @@ async def plan(settings: PlanSettings) -> int:
             r for batch in await asyncio.gather(*(sync_once(u) for u in units)) for r in batch
         ]
     _print_plan(sorted(results, key=lambda r: str(r.target)), context)
+    _print_malformed(context)
     if any(r.changes for r in results):
         return EXIT_PENDING
     return 1 if any(r.error for r in results) else 0
@@ -53,3 +54,13 @@ def _print_plan(results: list[TargetResult], context: SyncContext) -> None:
         print(f"{target:<{width}}  {line}")
     if len(rows) == 1:
         print("(no targets)")
+
+
+def _print_malformed(context: SyncContext) -> None:
+    """The malformed keys after the table: they are ignored, so they change no exit status."""
+    malformed = sorted(context.tree.malformed.values(), key=lambda m: m.key)
+    if malformed:
+        count = f"{len(malformed)} malformed key" + ("" if len(malformed) == 1 else "s")
+        print(f"\n{count}, ignored:")
+    for entry in malformed:
+        print(f"  {entry.key}  ({entry.reason})")

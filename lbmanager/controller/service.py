@@ -95,15 +95,25 @@ class Service:
 
     def _report(self, worker: str, results: list[TargetResult]) -> None:
         verb = "would apply" if self.settings.dry_run else "applied"
+        log.debug("synced %s: %d targets", worker, len(results))
         for result in results:
+            fields = {"target": str(result.target)}
             for change in result.changes:
                 if result.error is None or self.settings.dry_run:
-                    log.info("%s %s: %s", verb, result.target, change)
+                    log.info(
+                        "%s %s: %s", verb, result.target, change, extra=fields | {"change": change}
+                    )
             if result.error is None:
-                self.status.target_errors.pop(result.target, None)
+                if self.status.target_errors.pop(result.target, None) is not None:
+                    log.info("sync %s: error cleared", result.target, extra=fields)
             else:
                 self.status.target_errors[result.target] = result.error
-                log.error("sync %s: %s", result.target, result.error)
+                log.error(
+                    "sync %s: %s",
+                    result.target,
+                    result.error,
+                    extra=fields | {"error": result.error},
+                )
 
 
 class _TreeChanges:
@@ -140,9 +150,9 @@ class _TreeChanges:
             k: r for k, r in self._reported.items() if k in tree.malformed or k in tree.warnings
         }
         context.managed.load(state_kvs)
-        self._dispatcher.kick(
-            before | set(tree.targets()) | set(context.managed) | set(self._standing), full=True
-        )
+        targets = before | set(tree.targets()) | set(context.managed) | set(self._standing)
+        log.debug("full read at revision %d: resyncing %d targets", revision, len(targets))
+        self._dispatcher.kick(targets, full=True)
 
     def on_events(self, events: list[Event]) -> None:
         """Apply watched events in order; kick each touched target once."""
@@ -164,7 +174,12 @@ class _TreeChanges:
             if self._reported.get(result.key) != mod_revision:
                 self._reported[result.key] = mod_revision
                 self._status.malformed_reports += 1
-                log.warning("malformed key %r ignored: %s", result.key, result.reason)
+                log.warning(
+                    "malformed key %r ignored: %s",
+                    result.key,
+                    result.reason,
+                    extra={"key": result.key, "error": result.reason},
+                )
             return result.left
         warning = tree.warnings.get(text := key.decode()) if tree.warnings else None
         if warning and self._reported.get(text) != mod_revision:

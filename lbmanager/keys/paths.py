@@ -92,9 +92,12 @@ def parse_value(kind: str, value: bytes) -> tuple[Routing | None, tuple[str, ...
 
 def parse_member_path(path: str) -> MemberKey:
     """Parse ``kind[/region]/name[/fqdn]/class/member``; raise InvalidKey naming the reason."""
+    if path.endswith("/"):
+        raise InvalidKey("key ends with '/'")
     kind, region, name, fqdn, rest = _split_target(path.split("/"))
     if len(rest) != 2:
-        raise InvalidKey(f"expected class and member after the target, got {len(rest)} segments")
+        got = f"{len(rest)} segment" + ("" if len(rest) == 1 else "s")
+        raise InvalidKey(f"expected class and member after the target, got {got}")
     try:
         member_class = MemberClass(rest[0])
     except ValueError:

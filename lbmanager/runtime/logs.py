@@ -5,31 +5,45 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import UTC, datetime
+
+# Given by log calls as `extra=`; the JSON formatter makes them top-level fields, so a log
+# pipeline can select on them without parsing the message.
+FIELDS = ("target", "change", "error", "key")
 
 
-class _JsonFormatter(logging.Formatter):
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: UTC time with milliseconds, level, logger, message, and the
+    FIELDS the log call gave."""
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry |= {name: str(record.__dict__[name]) for name in FIELDS if name in record.__dict__}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
 def setup_logging(level: str, fmt: str) -> None:
-    """Send lbmanager's logs to stderr in ``fmt`` ("text" or "json")."""
+    """Send logs to stderr in ``fmt`` ("text" or "json"): lbmanager's at ``level``, other
+    libraries' at INFO or above whatever ``level`` is (their DEBUG floods the log)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
+        handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(max(logging.INFO, logging.getLevelNamesMapping()[level.upper()]))
+    logging.getLogger("lbmanager").setLevel(level.upper())
     # botocore logs every credential lookup at INFO.
     for noisy in ("botocore", "aiobotocore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING + 1, root.level))

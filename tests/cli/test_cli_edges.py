@@ -54,3 +54,33 @@ async def test_plan_exits_1_on_errors_alone_and_3_when_changes_are_pending(
     both = await run_cli("plan", env=env)
     assert both.returncode == 3, both
     assert plan_rows(both.stdout)["elb/us-east-1/web"] == [f"+ {instance}"]
+
+
+async def test_plan_lists_malformed_keys_after_the_table_without_changing_the_status(
+    etcd: aetcd.Client, etcd_server: EtcdServer, cloud: Cloud
+) -> None:
+    """`plan` lists each malformed key with its reason, and their count, after the table;
+    a tree in sync but for malformed keys still exits 0."""
+    (instance,) = cloud.run_instances(1)
+    cloud.create_elb("web")
+    cloud.elb.register_instances_with_load_balancer(
+        LoadBalancerName="web", Instances=[{"InstanceId": instance}]
+    )
+    web = "/lbManager/elb/us-east-1/web"
+    await etcd.put(f"{web}/multiple/{instance}".encode(), b"")
+    await etcd.put(f"{web}/double/{instance}".encode(), b"")
+    await etcd.put(f"{web}/multiple/".encode(), b"")
+    env = cli_env(etcd_server.endpoint)
+    result = await run_cli("plan", env=env)
+    assert result.returncode == 0, result
+    table, malformed = result.stdout.split("\n\n")
+    assert plan_rows(table) == {"elb/us-east-1/web": ["in sync"]}
+    assert malformed.splitlines() == [
+        "2 malformed keys, ignored:",
+        f"  {web}/double/{instance}  (bad class 'double' (single or multiple))",
+        f"  {web}/multiple/  (key ends with '/')",
+    ]
+    await etcd.delete(f"{web}/multiple/".encode())
+    one = await run_cli("plan", env=env)
+    assert one.returncode == 0, one
+    assert one.stdout.split("\n\n")[1].startswith("1 malformed key, ignored:\n")

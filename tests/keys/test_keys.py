@@ -13,6 +13,7 @@ from lbmanager.keys.paths import (
     MemberKey,
     format_key,
     parse_key,
+    parse_member_path,
     parse_target_path,
 )
 from lbmanager.keys.target import Target
@@ -70,13 +71,13 @@ VALID = [
 ]
 
 MALFORMED = [
-    (f"{ELB}/single", "segments"),
-    (f"{ELB}/single/i-0123abcd/extra", "segments"),
-    (f"{ELB}/single/i-0123abcd/", "segments"),
-    (f"{ELB}/single/", "instance id"),
-    (f"{ELB}/", "segments"),
-    (f"{R53}/single/", "IP address"),
-    (f"{P}/route53/us-east-1/Z1/single/10.0.0.1", "segments"),
+    (f"{ELB}/single", "got 1 segment"),
+    (f"{ELB}/single/i-0123abcd/extra", "got 3 segments"),
+    (f"{ELB}/single/i-0123abcd/", "key ends with '/'"),
+    (f"{ELB}/single/", "key ends with '/'"),
+    (f"{ELB}/", "key ends with '/'"),
+    (f"{R53}/single/", "key ends with '/'"),
+    (f"{P}/route53/us-east-1/Z1/single/10.0.0.1", "got 1 segment"),
     (f"{P}/elb/us-east-1", "too few segments"),
     (f"{P}/route53/us-east-1/Z1", "too few segments"),
     (f"{P}/nlb/us-east-1/web/single/i-0123abcd", "unknown kind"),
@@ -142,6 +143,23 @@ def test_malformed_key_names_the_problem(key: str, reason: str) -> None:
     assert isinstance(result, Malformed)
     assert result.key == key
     assert reason in result.reason
+
+
+COUNT = "expected class and member after the target, got"
+
+
+@pytest.mark.parametrize(("path", "reason"), [
+    ("elb/us-east-1/web/", "key ends with '/'"),
+    ("elb/us-east-1/web/single/i-0123abcd/", "key ends with '/'"),
+    ("elb/us-east-1/web", f"{COUNT} 0 segments"),
+    ("elb/us-east-1/web/single", f"{COUNT} 1 segment"),
+    ("elb/us-east-1/web/single/i-0123abcd/x", f"{COUNT} 3 segments"),
+])  # fmt: skip
+def test_segment_count_message_reads_right(path: str, reason: str) -> None:
+    """A trailing '/' is named as such; other counts say "1 segment" or "N segments"."""
+    with pytest.raises(InvalidKey) as raised:
+        parse_member_path(path)
+    assert str(raised.value) == reason
 
 
 def test_non_utf8_key_is_malformed() -> None:
