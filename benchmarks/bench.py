@@ -24,9 +24,10 @@ import aetcd
 import uvloop
 from coldstart import cold_start, moto_describe_floor, plan_tree, populate
 from live import burst, burst_elbs, latency, prepare, wait_started
-from report import Row, burst_rows, cold_rows, latency_rows, table
+from report import Row, burst_rows, cold_rows, latency_rows, table, throttled_rows
 from rig import ServiceProcess, elb_client, machine, service_args, service_env
 from servers import HOST, EtcdServer, MotoServer, free_port
+from throttled import throttled_burst
 from timed_proxy import TimedProxy
 
 
@@ -58,7 +59,7 @@ def _args(etcd: EtcdServer, prefix: str, log_level: str) -> list[str]:
 async def _live(
     options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client, proxy: TimedProxy
 ) -> list[Row]:
-    """Figures 1 and 2, with one service process."""
+    """Figures 1, 2 and 4, with one service process."""
     prefix = "/bench"
     async with (
         elb_client(proxy.endpoint) as via_proxy,
@@ -82,8 +83,14 @@ async def _live(
                 bursts.append(await burst(etcd, direct, proxy, prefix, names=burst_elbs(round_)))
             rows_burst = burst_rows(bursts)
             _say(table(rows_burst))
+            throttled = []
+            for round_ in range(options.rounds):
+                _say(f"throttled round {round_ + 1}/{options.rounds}: 300 members, 60 % throttled")
+                throttled.append(await throttled_burst(etcd, direct, proxy, prefix, round_=round_))
+            rows_throttled = throttled_rows(throttled)
+            _say(table(rows_throttled))
             service.check_alive()
-        return rows + rows_burst
+        return rows + rows_burst + rows_throttled
 
 
 async def _cold(

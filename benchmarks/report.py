@@ -6,6 +6,7 @@ import statistics
 
 from coldstart import ColdResult
 from live import POLL_INTERVAL, BurstResult, LatencyResult
+from throttled import ThrottledResult
 
 Row = tuple[str, str, str, str]
 
@@ -87,6 +88,41 @@ def burst_rows(results: list[BurstResult]) -> list[Row]:
         (
             f"burst: last put → all in sync (describe polled every {POLL_INTERVAL * 1000:.0f} ms)",
             _spread([r.to_in_sync_polled for r in results], " s", 3),
+            "",
+            "",
+        ),
+    ]
+
+
+def throttled_rows(results: list[ThrottledResult]) -> list[Row]:
+    """Figure 4: the calls a throttled change cost and its lag (median of rounds)."""
+    first = results[0]
+    head = (
+        f"throttled: {first.members} members in {first.waves} waves, "
+        f"{first.percent} % of writes throttled"
+    )
+    return [
+        (
+            f"{head}: DescribeLoadBalancers calls",
+            _spread([float(r.describe_calls) for r in results], "", 0),
+            "",
+            "",
+        ),
+        (
+            "throttled: register calls (throttled ones included)",
+            _spread([float(r.register_calls) for r in results], "", 0),
+            "",
+            "",
+        ),
+        (
+            "throttled: write calls throttled",
+            _spread([float(r.throttled_calls) for r in results], "", 0),
+            "",
+            "",
+        ),
+        (
+            f"throttled: last put → all in sync (polled every {POLL_INTERVAL * 1000:.0f} ms)",
+            _spread([r.to_in_sync_polled for r in results], " s", 2),
             "",
             "",
         ),

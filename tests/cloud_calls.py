@@ -6,6 +6,7 @@ registered as `proxy` and `reports`.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -174,3 +175,22 @@ def for_elb(action: str, name: str) -> Callable[[RecordedCall], bool]:
 def aws_error(code: str, status: int = 400) -> StatusFault:
     """An AWS XML error response with ``code`` (same body shape as a throttling error)."""
     return throttling(code, status)
+
+
+def share_of(match: Callable[[RecordedCall], bool], percent: int) -> Callable[[RecordedCall], bool]:
+    """A proxy match: ``percent`` % of the calls ``match`` accepts, spread evenly and
+    deterministically (at 60 %: pass, fault, pass, fault, fault, ...; never 3 faults in a row)."""
+    seen = itertools.count()
+
+    def chosen(call: RecordedCall) -> bool:
+        if not match(call):
+            return False
+        n = next(seen)
+        return (n + 1) * percent // 100 > n * percent // 100
+
+    return chosen
+
+
+def elb_writes_to(name: str) -> Callable[[RecordedCall], bool]:
+    """A proxy match: register and deregister calls on load balancer ``name``."""
+    return lambda c: c.action in ELB_WRITES and form(c).get("LoadBalancerName") == [name]

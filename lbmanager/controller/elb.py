@@ -53,7 +53,9 @@ class ElbUnit:
         changes = plan_members(context.tree.active_members(target), current, context.policy)
         if context.apply:
             # Ownership is decided after the read, before any write: keys may be back.
-            errors = await write_owned(context, [target], lambda: self._write(changes))
+            errors = await write_owned(
+                context, {target: bool(changes)}, lambda: self._write(changes)
+            )
             if errors:
                 raise PermanentError(errors[target])
             self._known = (current | changes.add) - changes.remove

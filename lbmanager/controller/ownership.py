@@ -1,9 +1,9 @@
 """Ownership, written once for every unit (SPEC §3): a target is recorded as managed before
-the first write to it reaches the cloud, and forgotten once it has been emptied."""
+every sync's writes to it reach the cloud, and forgotten once it has been emptied."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from lbmanager.controller.unit import SyncContext
 from lbmanager.keys.target import Target
@@ -31,17 +31,18 @@ async def needing_sync(
 
 async def write_owned(
     context: SyncContext,
-    targets: Iterable[Target],
+    writes: Mapping[Target, bool],
     write: Callable[[], Awaitable[dict[Target, str]]],
 ) -> dict[Target, str]:
-    """Remember the targets that have keys, ``write`` (which returns permanent errors by
-    target), then forget the keyless ones it emptied without error."""
+    """Remember the targets that have keys (checking etcd for those this sync writes to,
+    ``writes``), ``write`` (which returns permanent errors by target), then forget the keyless
+    targets it emptied without error."""
     # Decided before any await: keys deleted while the writes are in flight must not make us
     # forget a target whose (now stale) members this very write put there.
-    keyless = {t for t in targets if not context.tree.entries(t)}
-    for target in targets:
+    keyless = {t for t in writes if not context.tree.entries(t)}
+    for target, writing in writes.items():
         if target not in keyless:
-            await context.managed.remember(target)
+            await context.managed.remember(target, writing=writing)
     errors = await write()
     for target in keyless - errors.keys():
         await context.managed.forget(target)

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 from lbmanager.controller.unit import Providers, SyncContext, TemplateSet
 from lbmanager.providers.aws import AwsClients
-from lbmanager.providers.elb import ElbProvider
-from lbmanager.providers.ratelimit import RateLimiter
+from lbmanager.providers.elb import ElbLimits, ElbProvider
+from lbmanager.providers.ratelimit import TokenBucket
 from lbmanager.providers.route53 import Route53Provider
 from lbmanager.settings import Settings
 from lbmanager.state.managed import ManagedTargets
@@ -31,8 +31,16 @@ async def open_context(
             clients = AwsClients(stack)
             providers = Providers(
                 templates=templates,
-                elb=ElbProvider(clients),
-                route53=Route53Provider(clients, RateLimiter(settings.route53_rps)),
+                elb=ElbProvider(
+                    clients,
+                    ElbLimits(
+                        describe=TokenBucket(
+                            settings.elb_describe_rps, settings.elb_describe_burst
+                        ),
+                        write=TokenBucket(settings.elb_write_rps, settings.elb_write_burst),
+                    ),
+                ),
+                route53=Route53Provider(clients, TokenBucket(settings.route53_rps)),
             )
         context = SyncContext(
             tree=Tree(settings.prefix),

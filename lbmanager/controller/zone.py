@@ -91,7 +91,8 @@ class ZoneUnit:
 
     async def _apply(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
         """Write all changes; return the permanent errors by target."""
-        return await write_owned(self._context, plans, lambda: self._send_all(plans))
+        writes = {t: bool(p.changes) for t, p in plans.items()}
+        return await write_owned(self._context, writes, lambda: self._send_all(plans))
 
     async def _send_all(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
         owner = {id(c): t for t, plan in plans.items() for c in plan.changes}

@@ -1,23 +1,40 @@
-"""Classic ELB: read registered instances (batched) and register/deregister (one call each)."""
+"""Classic ELB: read registered instances (batched) and register/deregister (one call each),
+each call waiting for its token bucket; a throttled write is retried by itself."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
-from lbmanager.errors import PermanentError, SyncError
+from lbmanager.errors import PermanentError, SyncError, TransientError
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.errors import calling
+from lbmanager.providers.ratelimit import TokenBucket
+from lbmanager.runtime.retry import Backoff, retry
 
 # DescribeLoadBalancers takes at most 20 names per call.
 DESCRIBE_BATCH = 20
+# A write that fails transiently is sent again on its own, so the unit keeps the view it read;
+# a call still failing after these attempts is the worker's TransientError (it syncs again).
+WRITE_RETRY = Backoff(initial=0.2, maximum=5.0, attempts=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ElbLimits:
+    """The process's client-side limits of the classic ELB API: one bucket for describes and
+    one for register/deregister, shared by every ELB."""
+
+    describe: TokenBucket
+    write: TokenBucket
 
 
 class ElbProvider:
     """The four classic ELB calls lbmanager uses."""
 
-    def __init__(self, clients: AwsClients) -> None:
+    def __init__(self, clients: AwsClients, limits: ElbLimits) -> None:
         self._clients = clients
+        self._limits = limits
         self._pending: dict[tuple[str, str], list[asyncio.Future[frozenset[str]]]] = {}
         self._flush_scheduled: set[str] = set()
         # Strong references to in-flight describe tasks, so the loop does not collect them.
@@ -83,6 +100,7 @@ class ElbProvider:
 
     async def _describe(self, region: str, names: list[str]) -> dict[str, frozenset[str]]:
         client = await self._clients.get("elb", region)
+        await self._limits.describe.acquire()
         with calling(f"DescribeLoadBalancers {region}"):
             response = await client.describe_load_balancers(LoadBalancerNames=names)
         return {
@@ -92,19 +110,33 @@ class ElbProvider:
 
     async def register(self, region: str, name: str, instance_ids: Iterable[str]) -> None:
         """One RegisterInstancesWithLoadBalancer call for all of ``instance_ids``."""
-        client = await self._clients.get("elb", region)
-        with calling(f"RegisterInstancesWithLoadBalancer {name}"):
-            await client.register_instances_with_load_balancer(
-                LoadBalancerName=name, Instances=_instances(instance_ids)
-            )
+        client, instances = await self._clients.get("elb", region), _instances(instance_ids)
+        await self._write(
+            f"RegisterInstancesWithLoadBalancer {name}",
+            lambda: client.register_instances_with_load_balancer(
+                LoadBalancerName=name, Instances=instances
+            ),
+        )
 
     async def deregister(self, region: str, name: str, instance_ids: Iterable[str]) -> None:
         """One DeregisterInstancesFromLoadBalancer call for all of ``instance_ids``."""
-        client = await self._clients.get("elb", region)
-        with calling(f"DeregisterInstancesFromLoadBalancer {name}"):
-            await client.deregister_instances_from_load_balancer(
-                LoadBalancerName=name, Instances=_instances(instance_ids)
-            )
+        client, instances = await self._clients.get("elb", region), _instances(instance_ids)
+        await self._write(
+            f"DeregisterInstancesFromLoadBalancer {name}",
+            lambda: client.deregister_instances_from_load_balancer(
+                LoadBalancerName=name, Instances=instances
+            ),
+        )
+
+    async def _write(self, what: str, send: Callable[[], Awaitable[object]]) -> None:
+        """``send`` once per attempt, each attempt taking a write token."""
+
+        async def attempt() -> None:
+            await self._limits.write.acquire()
+            with calling(what):
+                await send()
+
+        await retry(attempt, what=what, on=TransientError, backoff=WRITE_RETRY)
 
 
 def _instances(instance_ids: Iterable[str]) -> list[dict[str, str]]:

@@ -8,7 +8,7 @@ from typing import Any
 from lbmanager.providers.api import RecordChange, RecordSet
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.errors import calling
-from lbmanager.providers.ratelimit import RateLimiter
+from lbmanager.providers.ratelimit import TokenBucket
 
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -21,7 +21,7 @@ def decode_name(name: str) -> str:
 class Route53Provider:
     """The three Route53 calls lbmanager uses."""
 
-    def __init__(self, clients: AwsClients, limiter: RateLimiter) -> None:
+    def __init__(self, clients: AwsClients, limiter: TokenBucket) -> None:
         self._clients = clients
         self._limiter = limiter
 

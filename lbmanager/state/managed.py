@@ -1,7 +1,8 @@
 """Which targets lbmanager manages, recorded under the state prefix (SPEC §3).
 
 The record lets a target whose keys vanished while lbmanager was down be emptied at the next
-start. It is written before the first change reaches the cloud and dropped after emptying.
+start. It is checked (and written if missing) before every sync's writes reach the cloud, and
+dropped after emptying.
 """
 
 from __future__ import annotations
@@ -39,11 +40,17 @@ class ManagedTargets:
     def __iter__(self) -> Iterator[Target]:
         return iter(set(self._known))
 
-    async def remember(self, target: Target) -> None:
-        """Record ``target`` before the first change to it reaches the cloud."""
-        if target not in self._known and self._write:
-            await self._store.put(format_target_key(target, self._prefix))
-            self._known.add(target)
+    async def remember(self, target: Target, *, writing: bool = False) -> None:
+        """Record ``target``, which has keys. Before a sync's writes reach the cloud
+        (``writing``) etcd is asked, not our memory, since a `lbmanager forget` made while we
+        run removes the record: one get, and a put only when it is missing. A sync that writes
+        nothing records a target only the first time it sees it."""
+        if not self._write or (target in self._known and not writing):
+            return
+        key = format_target_key(target, self._prefix)
+        if not writing or await self._store.get(key) is None:
+            await self._store.put(key)
+        self._known.add(target)
 
     async def still_recorded(self, target: Target) -> bool:
         """Ask etcd, so a `lbmanager forget` made while we run is honoured before emptying."""
