@@ -1,8 +1,8 @@
 """etcd v3 access; the only module that imports aetcd.
 
-Reads are paged at one fixed revision so a large tree is read consistently without hitting
-gRPC's message size limit. The watch uses the raw Watch stream so compaction and cancellation
-are seen as they are, not through aetcd's callback machinery.
+Reads are paged at one fixed revision so a large tree is read consistently; a page over gRPC's
+receive limit is asked for again with half as many keys. The watch uses the raw Watch stream so
+compaction and cancellation are seen as they are, not through aetcd's callback machinery.
 """
 
 from __future__ import annotations
@@ -20,14 +20,23 @@ from aetcd.utils import prefix_range_end
 
 from lbmanager.errors import TransientError
 
-PAGE_SIZE = 5000
-# Keepalive pings notice a silently dead connection; etcd accepts pings every 5 s or slower.
+PAGE_SIZE = 5000  # keys per page at most; fewer when the values are large
+MAX_RECEIVE = 64 * 1024 * 1024  # bytes in one gRPC message from etcd
+# Keepalive pings notice a member that hangs with its connection open: a ping every 10 s while
+# a call (the watch) is open, the connection dropped when no answer comes within 5 s. gRPC's
+# defaults defeat this: it stops pinging after 2 pings while the client sends nothing (a quiet
+# watch sends nothing), and while another ping (a flow-control probe) is already unanswered it
+# waits for that one for a minute. etcd accepts pings every 5 s or slower during a call.
 _CHANNEL_OPTIONS = {
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
+    "grpc.http2.ping_timeout_ms": 5_000,
+    "grpc.http2.max_pings_without_data": 0,
+    "grpc.keepalive_permit_without_calls": 0,
 }
+# etcd's WithRequireLeader: a member cut off from its cluster fails the call, or cancels the
+# watch, with "no leader" instead of serving a tree that no longer moves.
+_REQUIRE_LEADER = ("hasleader", "true")
 
 
 class StoreUnavailable(TransientError):
@@ -71,15 +80,21 @@ class WatchBatch:
 class Store:
     """A connection to one of the etcd endpoints; `reconnect` moves on to the next one."""
 
-    def __init__(self, endpoints: Sequence[tuple[str, int]], timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[str, int]],
+        timeout: float = 5.0,
+        max_receive: int = MAX_RECEIVE,
+    ) -> None:
         self._endpoints = itertools.cycle(endpoints)
         self._timeout = timeout
+        self._options = {**_CHANNEL_OPTIONS, "grpc.max_receive_message_length": max_receive}
         self._client = self._new_client()
         self._retiring: set[asyncio.Task[None]] = set()
 
     def _new_client(self) -> aetcd.Client:
         host, port = next(self._endpoints)
-        return aetcd.Client(host=host, port=port, timeout=self._timeout, options=_CHANNEL_OPTIONS)
+        return aetcd.Client(host=host, port=port, timeout=self._timeout, options=self._options)
 
     async def close(self) -> None:
         """Close the connection, and any older one still retiring."""
@@ -128,16 +143,20 @@ class Store:
 
     async def _read_prefix(self, prefix: bytes, revision: int) -> tuple[int, list[KeyValue]]:
         end = prefix_range_end(prefix)
-        start = prefix
+        start, limit = prefix, PAGE_SIZE
         found: list[KeyValue] = []
         async with self._guard("read") as client:
             while True:
-                request = rpc.RangeRequest(
-                    key=start, range_end=end, limit=PAGE_SIZE, revision=revision
-                )
-                response = await client.kvstub.Range(
-                    request, timeout=self._timeout, metadata=client.metadata
-                )
+                request = rpc.RangeRequest(key=start, range_end=end, limit=limit, revision=revision)
+                try:
+                    response = await client.kvstub.Range(
+                        request, timeout=self._timeout, metadata=_leader_required(client)
+                    )
+                except rpc.AioRpcError as error:
+                    if error.code() != rpc.StatusCode.RESOURCE_EXHAUSTED or limit == 1:
+                        raise
+                    limit //= 2  # the page was over the receive limit: ask for fewer keys
+                    continue
                 revision = revision or response.header.revision
                 found.extend(
                     KeyValue(kv.key, kv.value, kv.mod_revision, kv.lease) for kv in response.kvs
@@ -145,6 +164,7 @@ class Store:
                 if not response.more:
                     return revision, found
                 start = response.kvs[-1].key + b"\0"
+                limit = min(PAGE_SIZE, limit + limit // 4 + 1)  # grow back gently
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchBatch]:
         """Events under ``prefix`` from ``start_revision`` on, one batch per etcd response (the
@@ -159,7 +179,8 @@ class Store:
         async with self._guard("watch") as client:
             stub = rpc.WatchStub(client.channel)
             call = stub.Watch(
-                _requests(rpc.WatchRequest(create_request=create)), metadata=client.metadata
+                _requests(rpc.WatchRequest(create_request=create)),
+                metadata=_leader_required(client),
             )
             try:
                 async for response in call:
@@ -212,6 +233,10 @@ class Store:
         async with self._guard("delete") as client:
             deleted = await client.delete(key.encode())
         return deleted is not None
+
+
+def _leader_required(client: aetcd.Client) -> tuple[tuple[str, str], ...]:
+    return (*(client.metadata or ()), _REQUIRE_LEADER)
 
 
 async def _close_quietly(client: aetcd.Client) -> None:
