@@ -105,6 +105,15 @@ class _CloudGroup(CommandSettings):
     route53_rps: float = Field(
         5.0, gt=0, description="Route53 requests per second for the whole account"
     )
+    # The AWS load balancer controller's defaults for ELBv2 (pkg/aws/throttle/defaults.go).
+    elb_describe_rps: float = Field(
+        10.0, gt=0, description="classic ELB describe calls per second for the whole process"
+    )
+    elb_describe_burst: int = Field(40, ge=1, description="describe calls allowed at once")
+    elb_write_rps: float = Field(
+        4.0, gt=0, description="classic ELB register/deregister calls per second, whole process"
+    )
+    elb_write_burst: int = Field(20, ge=1, description="register/deregister calls allowed at once")
     policy: Policy = Field(
         Policy.SYNC, description="sync: add and remove; upsert-only: never remove"
     )
@@ -208,6 +217,20 @@ class RegisterSettings(StoreSettings):
         (), description="the command --exec runs"
     )
 
+    @field_validator("health_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
+        try:
+            url.port  # noqa: B018 - reading the port is what checks it
+        except ValueError:
+            raise ValueError(f"bad port in {value!r}") from None
+        return value
+
     @model_validator(mode="after")
     def _exec_has_command(self) -> RegisterSettings:
         if self.exec != bool(self.command):
@@ -219,7 +242,8 @@ class AgentSettings(StoreSettings):
     """`lbmanager agent` (docs/presence.md)."""
 
     docker: str | None = Field(
-        None, description="Docker daemon URL (default: DOCKER_HOST, else the local socket)"
+        None,
+        description="Docker daemon URL (default: DOCKER_HOST, else unix:///var/run/docker.sock)",
     )
     ttl: _Ttl = 15
     instance_id: str | None = Field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,9 +25,12 @@ from lbmanager.presence.labels import ContainerView, Identity, Match, wanted_key
 from lbmanager.presence.leases import LeasedKeys
 from lbmanager.runtime.lifecycle import Shutdown, raise_when_set
 from lbmanager.runtime.retry import Backoff, retry
-from lbmanager.store.etcd import Store, StoreUnavailable
+from lbmanager.store.etcd import Store
 
 log = logging.getLogger(__name__)
+
+# Where Docker is when neither --docker nor DOCKER_HOST says.
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,12 @@ class AgentConfig:
     keep_on_exit: bool = False
 
 
+def docker_url(given: str | None) -> str:
+    """The Docker daemon to follow: ``given`` (--docker), else DOCKER_HOST, else the local
+    socket."""
+    return given or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_URL
+
+
 class DockerLost(Exception):
     """The Docker daemon or its event stream went away."""
 
@@ -50,6 +60,7 @@ class Agent:
 
     def __init__(self, store: Store, config: AgentConfig, backoff: Backoff | None = None) -> None:
         self._config = config
+        self._docker_url = docker_url(config.docker_url)
         self._backoff = backoff or Backoff()
         self._held = LeasedKeys(store, config.ttl, backoff)
         self._views: dict[str, ContainerView] = {}
@@ -77,7 +88,7 @@ class Agent:
         while True:
             await retry(
                 self._follow_once,
-                what="follow Docker",
+                what=f"waiting for Docker at {self._docker_url}",
                 on=DockerLost,
                 backoff=self._backoff,
                 logger=log,
@@ -90,7 +101,7 @@ class Agent:
         worked, so the backoff grows across failed reconnects only."""
         listed = False
         try:
-            async with aiodocker.Docker(url=self._config.docker_url) as docker:
+            async with aiodocker.Docker(url=self._docker_url) as docker:
                 # Replayed from a moment before the listing: no event between the two is lost,
                 # and one seen twice only makes us look at its container again.
                 since = str(int(time.time()) - 1)
@@ -149,13 +160,7 @@ class Agent:
                 wanted.update((key, value.encode()) for key, value in result.keys.items())
         if wanted == self._holding:
             return
-        await retry(
-            lambda: self._held.put(wanted),
-            what="put the presence keys",
-            on=StoreUnavailable,
-            backoff=self._backoff,
-            logger=log,
-        )
+        await self._held.put(wanted)
         self._holding = wanted
         log.info("holding %d keys", len(wanted))
 

@@ -27,7 +27,7 @@ class KeyTaken(Exception):
 
 
 class LeasedKeys:
-    """A set of keys on one lease; `hold` keeps them there until `withdraw`."""
+    """A set of keys on one lease; `put` holds them there until `withdraw`."""
 
     def __init__(self, store: Store, ttl: int, backoff: Backoff | None = None) -> None:
         self._store = store
@@ -36,6 +36,7 @@ class LeasedKeys:
         self._keys: dict[str, bytes] = {}
         self._lease = 0
         self._revision = 0  # the revision of our last put: watch for others after it
+        self._writers = 0  # puts under way: their events are ours, not someone else's
         self._changed = asyncio.Event()
 
     @property
@@ -45,16 +46,36 @@ class LeasedKeys:
 
     async def put(self, keys: Mapping[str, bytes]) -> None:
         """Hold exactly ``keys`` from now on, writing only what changed (all of them on a new
-        lease, granted if there is none)."""
-        before, self._keys = self._keys, dict(keys)
-        if not self._lease:
-            self._lease = await self._store.grant(self._ttl)
-            before = {}
-        for key in before.keys() - self._keys.keys():
+        lease, granted if there is none); while etcd is out of reach, keep trying."""
+        await self._hold(dict(keys), renew=False)
+
+    async def _hold(self, keys: dict[str, bytes], *, renew: bool) -> None:
+        """Write ``keys`` until etcd has them all (on a new lease if ``renew``)."""
+        self._writers += 1
+        try:
+            await retry(
+                lambda: self._write(keys, 0 if renew else self._lease),
+                what=f"waiting for etcd to hold {len(keys)} keys",
+                on=StoreUnavailable,
+                backoff=self._backoff,
+                recover=self._store.reconnect,
+                logger=log,
+            )
+        finally:
+            self._writers -= 1
+
+    async def _write(self, keys: dict[str, bytes], lease: int) -> None:
+        """One attempt. The view (keys, lease) changes only once etcd has every key, so after a
+        failure half-way the next attempt still writes all that differs from what was held."""
+        before = self._keys if lease else {}
+        lease = lease or await self._store.grant(self._ttl)
+        revision = self._revision
+        for key in before.keys() - keys.keys():
             await self._store.delete(key)
-        for key, value in self._keys.items():
+        for key, value in keys.items():
             if before.get(key) != value:
-                self._revision = await self._store.put(key, value, lease=self._lease)
+                revision = await self._store.put(key, value, lease=lease)
+        self._keys, self._lease, self._revision = keys, lease, revision
         self._changed.set()
 
     async def withdraw(self) -> None:
@@ -84,20 +105,20 @@ class LeasedKeys:
         """Refresh the lease every third of the TTL, forever; re-put after an expiry."""
         while True:
             await asyncio.sleep(self._ttl / 3)
-            await retry(
-                self._refresh,
+            expired = await retry(
+                self._expired,
                 what="refresh the lease",
                 on=StoreUnavailable,
                 backoff=self._backoff,
                 recover=self._store.reconnect,
                 logger=log,
             )
+            if expired:
+                await self._renew()
 
-    async def _refresh(self) -> None:
-        if not self._lease:
-            return
-        if await self._store.keep_alive(self._lease) <= 0:
-            await self._renew()
+    async def _expired(self) -> bool:
+        """Refresh the lease; True if it had expired."""
+        return bool(self._lease) and await self._store.keep_alive(self._lease) <= 0
 
     async def _renew(self) -> None:
         log.warning(
@@ -106,9 +127,8 @@ class LeasedKeys:
             self._lease,
             len(self._keys),
         )
-        self._lease = 0
-        await self.put(self._keys)
-        log.info("keys registered again on lease %x", self._lease)
+        await self._hold(self._keys, renew=True)
+        log.info("keys registered again on lease %x (TTL %d s)", self._lease, self._ttl)
 
     async def guard(self) -> None:
         """Raise KeyTaken when someone else deletes or overwrites one of our keys."""
@@ -133,7 +153,8 @@ class LeasedKeys:
             async for batch in self._store.watch(prefix, self._revision + 1):
                 for event in batch.events:
                     key = event.key.decode("utf-8", "backslashreplace")
-                    if key not in self._keys or self._changed.is_set():
+                    # Our own writes (and a takeover racing them) are not told apart.
+                    if key not in self._keys or self._changed.is_set() or self._writers:
                         continue
                     if not event.deleted and event.lease != self._lease:
                         raise KeyTaken(f"{key} was overwritten by another client")

@@ -98,7 +98,7 @@ async def register(store: Store, job: Registration, backoff: Backoff | None = No
         for task in ending | helpers:
             task.cancel()
         await asyncio.gather(*ending, *helpers, return_exceptions=True)
-    await held.withdraw()
+    await _withdraw(held, "stopping")
     status = 0
     if child is not None:
         status = await _stop_child(child, received[0] if received else signal.SIGTERM, job.drain)
@@ -112,13 +112,31 @@ async def register(store: Store, job: Registration, backoff: Backoff | None = No
 async def _gate(held: LeasedKeys, job: Registration) -> None:
     """Put the keys now, or each time the health check turns healthy; withdraw when not."""
     if job.health is None:
-        await held.put(job.keys)
+        await _hold(held, job)
         return
+    log.info("putting %d keys once %s is healthy", len(job.keys), job.health.url)
     async for healthy in health_changes(job.health):
         if healthy:
-            await held.put(job.keys)
+            await _hold(held, job)
         else:
-            await held.withdraw()
+            await _withdraw(held, f"{job.health.url} is unhealthy")
+
+
+async def _hold(held: LeasedKeys, job: Registration) -> None:
+    await held.put(job.keys)
+    log.info(
+        "holding %d keys on lease %x (TTL %d s): %s",
+        len(job.keys),
+        held.lease,
+        job.ttl,
+        ", ".join(job.keys),
+    )
+
+
+async def _withdraw(held: LeasedKeys, why: str) -> None:
+    if held.lease:
+        log.info("%s: withdrawing the keys (revoking lease %x)", why, held.lease)
+    await held.withdraw()
 
 
 async def _start(command: Sequence[str]) -> asyncio.subprocess.Process:

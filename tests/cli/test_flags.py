@@ -35,7 +35,9 @@ AGENT = {
     "--match",
     "--keep-on-exit",
 }
-CLOUD = {"--state-prefix", "--route53-ttl", "--route53-rps", "--policy", "--render-config"}
+CLOUD = {"--state-prefix", "--route53-ttl", "--route53-rps", "--policy", "--render-config"} | {
+    "--elb-describe-rps", "--elb-describe-burst", "--elb-write-rps", "--elb-write-burst"
+}  # fmt: skip
 FLAGS = {
     "run": STORE | CLOUD | {"--resync-interval", "--dry-run", "--status-addr"},
     "plan": STORE | CLOUD,

@@ -12,7 +12,7 @@ from typing import Any
 import aetcd
 import pytest
 from harness import FAST_BACKOFF, wait_for
-from servers import HOST, EtcdServer
+from servers import HOST, EtcdServer, TcpProxy
 
 from lbmanager.presence.leases import KeyTaken, LeasedKeys
 from lbmanager.store.etcd import Store
@@ -164,3 +164,62 @@ async def test_guard_does_not_raise_when_the_lease_expires_by_itself(
         await etcd.put(B.encode(), b"someone else")  # an event after the expiry's deletions
         with pytest.raises(KeyTaken, match=re.escape(f"{B} was overwritten by another client")):
             await asyncio.wait_for(guard, 10)
+
+
+class CuttingStore(Store):
+    """A Store through a TcpProxy that cuts the proxy once ``cut_after`` puts went through,
+    so the next write of LeasedKeys fails half-way through its key set."""
+
+    def __init__(self, proxy: TcpProxy, cut_after: int) -> None:
+        super().__init__([(HOST, proxy.port)], timeout=2.0)
+        self.proxy, self.cut_after, self.puts = proxy, cut_after, 0
+
+    async def put(self, key: str, value: bytes = b"", lease: int = 0) -> int:
+        """Put; then cut the link if this was the ``cut_after``-th put."""
+        revision = await super().put(key, value, lease)
+        self.puts += 1
+        if self.puts == self.cut_after:
+            await self.proxy.cut()
+        return revision
+
+
+@pytest.fixture
+async def proxy(etcd_server: EtcdServer) -> AsyncIterator[TcpProxy]:
+    """A cuttable link to the test's etcd."""
+    link = TcpProxy(HOST, etcd_server.port)
+    await link.start()
+    yield link
+    await link.stop()
+
+
+@pytest.mark.parametrize("held_before", [{}, {A: b""}], ids=["first-put", "later-put"])
+async def test_put_failing_half_way_writes_what_is_missing_once_etcd_answers(
+    proxy: TcpProxy,
+    etcd: aetcd.Client,
+    caplog: pytest.LogCaptureFixture,
+    held_before: dict[str, bytes],
+) -> None:
+    """etcd goes out of reach after one key of a put is written: the put keeps trying, and once
+    etcd answers again every key is there, on the lease the holder reports."""
+    store = CuttingStore(proxy, cut_after=len(held_before) + 1)
+    try:
+        keys = LeasedKeys(store, ttl=30, backoff=FAST_BACKOFF)
+        if held_before:
+            await keys.put(held_before)
+        lease = keys.lease
+        async with running(keys.put({A: b"", B: b"2", C: b"3"})) as put:
+            await wait_for(lambda: "waiting for etcd to hold 3 keys" in caplog.text, what="retry")
+            assert len((await held(etcd))[1]) == len(held_before) + 1, "cut after one more key"
+            assert not put.done()
+            assert keys.lease == lease, "the lease changed before etcd held the keys"
+            await proxy.restore()
+            await asyncio.wait_for(put, 15)
+        _, found = await held(etcd)
+        assert {k: (h.value, h.lease) for k, h in found.items()} == {
+            A: (b"", keys.lease),
+            B: (b"2", keys.lease),
+            C: (b"3", keys.lease),
+        }
+        assert lease in (0, keys.lease)
+    finally:
+        await store.close()

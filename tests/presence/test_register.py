@@ -12,7 +12,7 @@ from pathlib import Path
 import aetcd
 import pytest
 from aiohttp import web
-from cli_helpers import RunningCli, cli_env, run_cli, running_cli
+from cli_helpers import RunningCli, assert_usage_error, cli_env, run_cli, running_cli
 from harness import wait_for
 from servers import HOST, EtcdServer, TcpProxy
 
@@ -31,13 +31,17 @@ async def key_lease(etcd: aetcd.Client) -> int | None:
 async def test_keys_live_on_a_lease_and_vanish_on_sigterm(
     etcd: aetcd.Client, etcd_server: EtcdServer
 ) -> None:
-    """The key is put on a lease; SIGTERM revokes it at once and exits 0."""
+    """The key is put on a lease, logged with lease and TTL; SIGTERM revokes it at once, says
+    so and exits 0."""
     async with running_cli(
         "register", PATH, "--ttl", "30", env=cli_env(etcd_server.endpoint)
     ) as cli:
         lease = await wait_for(lambda: key_lease(etcd), what="the key")
         assert lease != 0
+        held = f"INFO .*holding 1 keys on lease {lease:x} \\(TTL 30 s\\): {KEY.decode()}$"
+        await cli.wait_line(held)
         assert await cli.stop(signal.SIGTERM) == 0
+        await cli.wait_line(f"INFO .*stopping: withdrawing the keys \\(revoking lease {lease:x}\\)")
     assert await etcd.get(KEY) is None
 
 
@@ -103,12 +107,15 @@ async def test_health_gates_the_keys(
         "2",
     )
     async with running_cli(*args, env=cli_env(etcd_server.endpoint)) as cli:
+        await cli.wait_line(f"INFO .*putting 1 keys once {url} is healthy")
         await wait_for(lambda: state.probes >= 3, what="a few failed probes")
         assert await etcd.get(KEY) is None
         state.status = 200
-        await wait_for(lambda: key_lease(etcd), what="the key once healthy")
+        lease = await wait_for(lambda: key_lease(etcd), what="the key once healthy")
+        await cli.wait_line(f"INFO .*holding 1 keys on lease {lease:x} ")
         state.status = 500
         await wait_for(lambda: _absent(etcd), what="withdrawn")
+        await cli.wait_line(f"INFO .*{url} is unhealthy: withdrawing the keys .*lease {lease:x}")
         assert await cli.stop(signal.SIGTERM) == 0
 
 
@@ -188,7 +195,7 @@ async def test_etcd_out_of_reach_longer_than_the_ttl(
             await proxy.cut()
             await wait_for(lambda: _absent(etcd), what="the lease to expire")
             await proxy.restore()
-            await cli.wait_line("registered again", within=20)
+            await cli.wait_line(r"INFO .*keys registered again on lease \w+ \(TTL 2 s\)", within=20)
             second = await wait_for(lambda: key_lease(etcd), what="the key again")
             assert second != first
             assert await cli.stop(signal.SIGTERM) == 0
@@ -207,6 +214,15 @@ async def test_bad_key_and_bad_flags_exit_2() -> None:
     no_command = await run_cli("register", PATH, "--exec", env=cli_env())
     assert no_command.returncode == 2
     assert "--exec" in no_command.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://127.0.0.1/health", "127.0.0.1:8080/health", "http://", "http://h:99999/"]
+)
+async def test_bad_health_url_exits_2(url: str) -> None:
+    """--health-url must be http or https with a host: else one line naming it, exit 2."""
+    result = await run_cli("register", PATH, "--health-url", url, env=cli_env())
+    assert_usage_error(result, "--health-url (or LBMANAGER_HEALTH_URL)", repr(url))
 
 
 async def test_etcd_restart_longer_than_the_ttl(
