@@ -50,9 +50,11 @@ async def test_events_report_start_pause_and_die(docker: DockerClient) -> None:
             event = await events.wait_for(lambda e: e["id"] == cid)
             seen.append(event["status"])
             assert event["Actor"]["Attributes"]["lbmanager.upstream"] == "web"
-    assert [s for s in seen if s in {"start", "pause", "unpause", "die"}] == [
-        "start", "pause", "unpause", "die",
-    ]  # fmt: skip
+    # A loaded dockerd has sent pause and unpause twice for one container (seen in a full run);
+    # the agent relies on the order of the transitions, not on their count.
+    states = [s for s in seen if s in {"start", "pause", "unpause", "die"}]
+    transitions = [s for i, s in enumerate(states) if i == 0 or s != states[i - 1]]
+    assert transitions == ["start", "pause", "unpause", "die"]
 
 
 async def test_health_status_follows_the_health_command(docker: DockerClient) -> None:
