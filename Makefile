@@ -28,6 +28,7 @@ bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/presence.py
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/status.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
@@ -37,7 +38,7 @@ clean:
 # private dockerd as root, tests/docker_engine.py), nginx-light and haproxy (the local load
 # balancer tests, tests/local_lb.py). Installed when missing (as root, with apt-get); a quick
 # dpkg-query when present. Otherwise a message: only the tests that use them then fail.
-DEB_PACKAGES := docker.io busybox-static nginx-light haproxy
+DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus
 
 system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \

@@ -59,26 +59,38 @@ _RenderConfig = Annotated[
 ]
 
 
-class StoreSettings(CommandSettings):
-    """etcd, the member tree and logging: what every command but `local` takes."""
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return value
 
-    etcd_endpoints: Annotated[str, AfterValidator(_endpoints)] = Field(
-        "http://127.0.0.1:2379", description="comma-separated etcd URLs"
-    )
-    prefix: _KeyPath = Field("/lbManager", description="key prefix of the member tree")
+
+class LogSettings(CommandSettings):
+    """Logging: what every command but `local` takes."""
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error"
     )
     log_format: Literal["text", "json"] = Field("text", description="text or json")
 
-    def endpoints(self) -> list[tuple[str, int]]:
-        """The etcd endpoints as (host, port) pairs."""
-        return parse_endpoints(self.etcd_endpoints)
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _level(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+
+class StoreSettings(LogSettings):
+    """Plus etcd and the member tree."""
+
+    etcd_endpoints: Annotated[str, AfterValidator(_endpoints)] = Field(
+        "http://127.0.0.1:2379", description="comma-separated etcd URLs"
+    )
+    prefix: _KeyPath = Field("/lbManager", description="key prefix of the member tree")
+
+    def endpoints(self) -> list[tuple[str, int]]:
+        """The etcd endpoints as (host, port) pairs."""
+        return parse_endpoints(self.etcd_endpoints)
 
 
 class StateSettings(StoreSettings):
@@ -137,16 +149,15 @@ class PlanSettings(_CloudGroup, StateSettings):
 class Settings(_ServiceGroup, _CloudGroup, StateSettings):
     """`lbmanager run` (SPEC §6): every setting the controller reads."""
 
-    status_addr: str = Field("127.0.0.1:9180", description="HOST:PORT of the status API, reserved")
+    status_addr: str = Field(
+        "127.0.0.1:9180", description="HOST:PORT of the status API; empty: off"
+    )
     render_config: _RenderConfig = None
 
     @field_validator("status_addr")
     @classmethod
     def _status_addr(cls, value: str) -> str:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"expected HOST:PORT, got {value!r}")
-        return value
+        return value and _host_port(value)  # empty turns the status API off
 
 
 class RenderSettings(_ServiceGroup, StateSettings):
@@ -274,6 +285,18 @@ class AgentSettings(StoreSettings):
             return json.loads(value)
         except ValueError:
             raise ValueError('expected a JSON list like ["^web-=elb/us-east-1/web"]') from None
+
+
+class StatusSettings(LogSettings):
+    """`lbmanager status [--json]`: asks the running service, not etcd."""
+
+    status_addr: Annotated[str, AfterValidator(_host_port)] = Field(
+        "127.0.0.1:9180", description="HOST:PORT of the running service's status API"
+    )
+    # Not `json`: that name would shadow pydantic's BaseModel.json.
+    json_output: Annotated[bool, Flag("--json")] = Field(
+        False, description="print the status JSON as the service sent it"
+    )
 
 
 class LocalSettings(CommandSettings):

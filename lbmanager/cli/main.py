@@ -17,6 +17,7 @@ from lbmanager.settings import (
     AgentSettings,
     ForgetSettings,
     LocalSettings,
+    LogSettings,
     MemberAddSettings,
     MemberLsSettings,
     MemberRmSettings,
@@ -24,15 +25,15 @@ from lbmanager.settings import (
     RegisterSettings,
     RenderSettings,
     Settings,
-    StoreSettings,
+    StatusSettings,
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A command that talks to etcd: its settings (its flags), its coroutine, its help line."""
+    """A command but `local`: its settings (its flags), its coroutine, its help line."""
 
-    settings: type[StoreSettings]
+    settings: type[LogSettings]
     # "module:function", imported only when the command runs, so --help stays fast.
     handler: str
     help: str
@@ -68,6 +69,11 @@ COMMANDS = {
         RenderSettings,
         "lbmanager.cli.render:render",
         "render the nginx/haproxy templates of --config from the tree (no AWS)",
+    ),
+    "status": Command(
+        StatusSettings,
+        "lbmanager.cli.status:status",
+        "print the running service's status; exit 0 when no target is in error, 1 otherwise",
     ),
 }
 _GROUPS = {"member": "add, remove or list member keys"}
@@ -152,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _dispatch(command: Command, settings: StoreSettings) -> int:
+def _dispatch(command: Command, settings: LogSettings) -> int:
     import uvloop  # noqa: PLC0415 - imported late so --help and flag errors stay fast
 
     from lbmanager.render.config import ConfigError  # noqa: PLC0415 - the same

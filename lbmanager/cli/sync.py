@@ -34,7 +34,7 @@ async def plan(settings: PlanSettings) -> int:
             r for batch in await asyncio.gather(*(sync_once(u) for u in units)) for r in batch
         ]
     _print_plan(sorted(results, key=lambda r: str(r.target)), context)
-    _print_malformed(context)
+    print_malformed([(m.key, m.reason) for m in context.tree.malformed.values()])
     if any(r.changes for r in results):
         return EXIT_PENDING
     return 1 if any(r.error for r in results) else 0
@@ -56,11 +56,11 @@ def _print_plan(results: list[TargetResult], context: SyncContext) -> None:
         print("(no targets)")
 
 
-def _print_malformed(context: SyncContext) -> None:
-    """The malformed keys after the table: they are ignored, so they change no exit status."""
-    malformed = sorted(context.tree.malformed.values(), key=lambda m: m.key)
+def print_malformed(malformed: list[tuple[str, str]]) -> None:
+    """The malformed keys (key, reason) after a table: they are ignored, so they change no exit
+    status (`plan` and `status`)."""
     if malformed:
         count = f"{len(malformed)} malformed key" + ("" if len(malformed) == 1 else "s")
         print(f"\n{count}, ignored:")
-    for entry in malformed:
-        print(f"  {entry.key}  ({entry.reason})")
+    for key, reason in sorted(malformed):
+        print(f"  {key}  ({reason})")

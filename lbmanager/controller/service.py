@@ -7,16 +7,20 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
 
-from lbmanager.controller.dispatcher import Dispatcher, local_kinds
-from lbmanager.controller.unit import SyncContext, TargetResult, TemplateSet
+from lbmanager.controller.dispatcher import Dispatcher, local_kinds, workers_of
+from lbmanager.controller.unit import Providers, SyncContext, TargetResult, TemplateSet
 from lbmanager.controller.wiring import open_context
 from lbmanager.keys.paths import Malformed, tree_prefix
 from lbmanager.keys.target import Target
 from lbmanager.runtime.lifecycle import Shutdown, raise_when_set, stop_on_signals
+from lbmanager.runtime.metrics import LEADER, MALFORMED_KEYS, TARGETS_IN_ERROR
 from lbmanager.runtime.retry import Backoff
 from lbmanager.settings import Settings
 from lbmanager.state.tree import Tree
+from lbmanager.status.server import status_server
 from lbmanager.store.etcd import Event, KeyValue
 from lbmanager.store.follow import TreeFollower
 
@@ -25,9 +29,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Status:
-    """What the service knows about its own health (served by the status API later)."""
+    """What the service knows about its own health, beyond the tree (served by /status)."""
 
     target_errors: dict[Target, str] = field(default_factory=dict)
+    # When each target last synced without error.
+    last_sync: dict[Target, datetime] = field(default_factory=dict)
     malformed_reports: int = 0
 
 
@@ -50,6 +56,13 @@ class Service:
         self.status = Status()
         self.ready = asyncio.Event()
         self.dispatcher: Dispatcher | None = None
+        # What the status API reads; set while run() runs.
+        self.running = False
+        self.context: SyncContext | None = None
+        self.follower: TreeFollower | None = None
+        self._providers = Providers()
+        self._kinds = None if cloud else local_kinds()
+        self._standing = templates.targets() if templates else []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
@@ -58,22 +71,24 @@ class Service:
             settings, apply=not settings.dry_run, templates=self.templates, cloud=self.cloud
         )
         async with opened as (store, context, providers):
+            self.context, self._providers = context, providers
+            LEADER.set(1)  # one process, no election yet: it leads
+            MALFORMED_KEYS.set_function(lambda: len(context.tree.malformed))
             try:
                 async with asyncio.TaskGroup() as group:
+                    self.running = True
                     # First, so a stop request also ends a first read still waiting for etcd.
                     group.create_task(raise_when_set(stop))
-                    kinds = None if self.cloud else local_kinds()
                     self.dispatcher = Dispatcher(
                         context,
                         providers,
                         self._report,
                         group.create_task,
                         self.backoff,
-                        kinds=kinds,
+                        kinds=self._kinds,
                     )
-                    standing = self.templates.targets() if self.templates else []
-                    changes = _TreeChanges(context, self.dispatcher, self.status, standing)
-                    follower = TreeFollower(
+                    changes = _TreeChanges(context, self.dispatcher, self.status, self._standing)
+                    self.follower = follower = TreeFollower(
                         store,
                         tree_prefix(settings.prefix),
                         tree_prefix(settings.state_prefix),
@@ -85,8 +100,26 @@ class Service:
                     self.ready.set()
                     group.create_task(follower.run())
                     group.create_task(self._resync_forever(self.dispatcher))
+                    if providers.route53_changes is not None:
+                        # Follows each Route53 change to INSYNC without holding up the zone.
+                        group.create_task(providers.route53_changes.run())
             except* Shutdown:
                 log.info("stopped")
+            finally:
+                self.running = False
+
+    def targets(self) -> set[Target]:
+        """Every target the service syncs: with keys, recorded as managed, or a template."""
+        if self.context is None:
+            return set()
+        tree, managed = self.context.tree, self.context.managed
+        return set(tree.targets()) | set(managed) | set(self._standing)
+
+    def pending(self, target: Target) -> bool:
+        """True while a worker that syncs ``target`` has a kick waiting or a sync running."""
+        workers = self.dispatcher.workers if self.dispatcher else {}
+        routed = workers_of([target], self._providers, self._kinds)
+        return any(workers[name].pending for name, _ in routed if name in workers)
 
     async def _resync_forever(self, dispatcher: Dispatcher) -> None:
         while True:
@@ -104,6 +137,7 @@ class Service:
                         "%s %s: %s", verb, result.target, change, extra=fields | {"change": change}
                     )
             if result.error is None:
+                self.status.last_sync[result.target] = datetime.now(UTC)
                 if self.status.target_errors.pop(result.target, None) is not None:
                     log.info("sync %s: error cleared", result.target, extra=fields)
             else:
@@ -114,6 +148,7 @@ class Service:
                     result.error,
                     extra=fields | {"error": result.error},
                 )
+        TARGETS_IN_ERROR.set(len(self.status.target_errors))
 
 
 class _TreeChanges:
@@ -189,6 +224,26 @@ class _TreeChanges:
 
 
 async def serve(service: Service, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT."""
-    stop = stop_on_signals()
-    await asyncio.gather(service.run(stop), *(run(stop) for run in beside))
+    """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT, with
+    its status API bound first (an address in use exits 2 before anything starts)."""
+    settings = service.settings
+    # `lbmanager render` (no cloud) takes no --status-addr.
+    address = settings.status_addr if service.cloud else ""
+    async with status_server(service, address):
+        fields = {
+            "version": version("lbmanager"),
+            "etcd_endpoints": settings.etcd_endpoints,
+            "prefix": settings.prefix,
+            "state_prefix": settings.state_prefix,
+            "policy": str(settings.policy),
+            "dry_run": settings.dry_run,
+            "status_addr": address or "off",
+        }
+        log.info(
+            "lbmanager %(version)s starting: etcd %(etcd_endpoints)s, prefixes %(prefix)s and "
+            "%(state_prefix)s, policy %(policy)s, dry-run %(dry_run)s, status %(status_addr)s",
+            fields,
+            extra=fields,
+        )
+        stop = stop_on_signals()
+        await asyncio.gather(service.run(stop), *(run(stop) for run in beside))

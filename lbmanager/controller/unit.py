@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from lbmanager.controller.changes import ChangeTracker
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
 from lbmanager.plan.policy import Policy
@@ -87,11 +88,13 @@ class TemplateSet(Protocol):
 @dataclass(frozen=True, slots=True)
 class Providers:
     """What units talk to: one provider per cloud API (None: this command opened no cloud
-    clients), shared by every unit of its kind, and the templates to render."""
+    clients), shared by every unit of its kind, the follower of Route53 changes until INSYNC,
+    and the templates to render."""
 
     templates: TemplateSet | None = None
     elb: ElbApi | None = None
     route53: Route53Api | None = None
+    route53_changes: ChangeTracker | None = None
 
 
 def opened(api: A | None, name: str) -> A:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+from lbmanager.controller.changes import ChangeTracker
 from lbmanager.controller.unit import Providers, SyncContext, TemplateSet
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.elb import ElbLimits, ElbProvider
@@ -29,6 +30,7 @@ async def open_context(
         providers = Providers(templates=templates)
         if cloud:
             clients = AwsClients(stack)
+            route53 = Route53Provider(clients, TokenBucket(settings.route53_rps))
             providers = Providers(
                 templates=templates,
                 elb=ElbProvider(
@@ -40,7 +42,8 @@ async def open_context(
                         write=TokenBucket(settings.elb_write_rps, settings.elb_write_burst),
                     ),
                 ),
-                route53=Route53Provider(clients, TokenBucket(settings.route53_rps)),
+                route53=route53,
+                route53_changes=ChangeTracker(route53),
             )
         context = SyncContext(
             tree=Tree(settings.prefix),

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from lbmanager.controller.unit import Settle, SyncUnit, TargetResult
 from lbmanager.errors import PermanentError, TransientError
+from lbmanager.runtime.metrics import SYNC_DURATION, SYNCS
 from lbmanager.runtime.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,13 @@ class Worker:
         self._dirty = asyncio.Event()
         self._full = False
         self._last_kick = self._last_sync = -float("inf")
+        self._syncing = False
         self.syncs = 0
+
+    @property
+    def pending(self) -> bool:
+        """True while a kick waits or a sync runs (its settle window included)."""
+        return self._dirty.is_set() or self._syncing
 
     def kick(self, full: bool = False) -> None:
         """Mark dirty (``full``: read the cloud afresh); synchronous and idempotent."""
@@ -74,9 +81,13 @@ class Worker:
         """Wait for a kick, then sync until it succeeds or fails permanently; forever."""
         while True:
             await self._dirty.wait()
-            if self._last_kick - self._last_sync < self._settle.quiet:
-                await self._wait_for_quiet()
-            results = await self._sync_until_settled()
+            self._syncing = True
+            try:
+                if self._last_kick - self._last_sync < self._settle.quiet:
+                    await self._wait_for_quiet()
+                results = await self._sync_until_settled()
+            finally:
+                self._syncing = False
             self._last_sync = self._clock.now()
             self._report(self.name, results)
 
@@ -104,17 +115,23 @@ class Worker:
         self._dirty.clear()
         full, self._full = self._full, False
         self.syncs += 1
-        try:
-            return await self.unit.sync(full)
-        except PermanentError as error:
-            return self._failed(str(error))
-        except TransientError:
-            raise
-        except Exception as error:
-            # The worker supervises its unit: a surprise (a malformed AWS answer, a bug) is
-            # reported on this unit's targets and never stops the others.
-            log.exception("sync %s: unexpected error", self.name)
-            return self._failed(f"unexpected {type(error).__name__}: {error}")
+        kind = self.name.partition("/")[0]  # worker names start with their targets' kind
+        with SYNC_DURATION.labels(kind).time():
+            try:
+                results = await self.unit.sync(full)
+            except PermanentError as error:
+                results = self._failed(str(error))
+            except TransientError:
+                SYNCS.labels(kind, "transient").inc()
+                raise
+            except Exception as error:
+                # The worker supervises its unit: a surprise (a malformed AWS answer, a bug) is
+                # reported on this unit's targets and never stops the others.
+                log.exception("sync %s: unexpected error", self.name)
+                results = self._failed(f"unexpected {type(error).__name__}: {error}")
+        failed = any(result.error is not None for result in results)
+        SYNCS.labels(kind, "error" if failed else "ok").inc()
+        return results
 
     def _failed(self, error: str) -> list[TargetResult]:
         return [TargetResult(t, error=error) for t in self.unit.targets()]

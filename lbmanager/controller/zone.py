@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lbmanager.controller.changes import ChangeTracker
 from lbmanager.controller.ownership import needing_sync, write_owned
 from lbmanager.controller.unit import (
     Providers,
@@ -22,12 +23,19 @@ class ZoneUnit:
     settle = Settle()  # the worker's defaults: low latency, a burst costs about two syncs
 
     def __init__(
-        self, region: str, zone_id: str, context: SyncContext, provider: Route53Api
+        self,
+        region: str,
+        zone_id: str,
+        context: SyncContext,
+        provider: Route53Api,
+        changes: ChangeTracker | None = None,
     ) -> None:
         self._region = region
         self._zone_id = zone_id
         self._context = context
         self._provider = provider
+        # Follows each change sent until INSYNC, apart from this unit's worker; None: unfollowed.
+        self._changes = changes
         self._targets: set[Target] = set()
         self._zone_name: str | None = None
         # The zone's record sets after our last read or write; None when unknown.
@@ -36,7 +44,8 @@ class ZoneUnit:
     @classmethod
     def for_target(cls, target: Target, context: SyncContext, providers: Providers) -> ZoneUnit:
         """The unit of the zone ``target`` lies in (its names join it through ``add``)."""
-        return cls(target.region, target.name, context, opened(providers.route53, "Route53"))
+        route53 = opened(providers.route53, "Route53")
+        return cls(target.region, target.name, context, route53, providers.route53_changes)
 
     def add(self, target: Target) -> None:
         """Count ``target`` (a name in this zone) among the ones this unit syncs."""
@@ -105,7 +114,7 @@ class ZoneUnit:
     async def _send(self, batch: list[RecordChange], owner: dict[int, Target]) -> dict[Target, str]:
         """Send one batch; if Route53 rejects it, resend per name to pin the error on its owner."""
         try:
-            await self._provider.change(self._region, self._zone_id, batch)
+            change_id = await self._provider.change(self._region, self._zone_id, batch)
         except PermanentError as error:
             by_target: dict[Target, list[RecordChange]] = {}
             for change in batch:
@@ -116,6 +125,9 @@ class ZoneUnit:
             for changes in by_target.values():
                 errors.update(await self._send(changes, owner))
             return errors
+        if self._changes is not None:
+            names = (c.record_set.name for c in batch)
+            self._changes.track(self._region, self._zone_id, change_id, names)
         return {}
 
 

@@ -17,6 +17,13 @@ class Action(StrEnum):
     DELETE = "DELETE"
 
 
+class ChangeStatus(StrEnum):
+    """Where a Route53 change is: sent, or on every name server."""
+
+    PENDING = "PENDING"
+    INSYNC = "INSYNC"
+
+
 @dataclass(frozen=True, slots=True)
 class RecordSet:
     """A record set as Route53 holds it; only simple ones (no identifier, no alias) are ours."""
@@ -77,5 +84,8 @@ class Route53Api(Protocol):
     async def record_sets(self, region: str, zone_id: str) -> list[RecordSet]:
         """Every record set of the zone."""
 
-    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> None:
-        """Send ``changes`` in one ChangeResourceRecordSets call."""
+    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> str:
+        """Send ``changes`` in one ChangeResourceRecordSets call; return the change's id."""
+
+    async def change_status(self, region: str, change_id: str) -> ChangeStatus:
+        """The status of change ``change_id`` (GetChange)."""

@@ -101,7 +101,7 @@ class ElbProvider:
     async def _describe(self, region: str, names: list[str]) -> dict[str, frozenset[str]]:
         client = await self._clients.get("elb", region)
         await self._limits.describe.acquire()
-        with calling(f"DescribeLoadBalancers {region}"):
+        with calling(f"DescribeLoadBalancers {region}", "elb"):
             response = await client.describe_load_balancers(LoadBalancerNames=names)
         return {
             lb["LoadBalancerName"]: frozenset(i["InstanceId"] for i in lb.get("Instances", []))
@@ -133,7 +133,7 @@ class ElbProvider:
 
         async def attempt() -> None:
             await self._limits.write.acquire()
-            with calling(what):
+            with calling(what, "elb"):
                 await send()
 
         await retry(attempt, what=what, on=TransientError, backoff=WRITE_RETRY)

@@ -20,10 +20,11 @@ from botocore.exceptions import (
 from botocore.parsers import ResponseParserError
 
 from lbmanager.errors import PermanentError, SyncError, TransientError
+from lbmanager.runtime.metrics import AWS_REQUESTS
 
-# The codes botocore's own "standard" retry mode treats as throttling or transient
-# (botocore/retries/standard.py), plus the server-side failure codes.
-_TRANSIENT_CODES = frozenset(
+# The codes botocore's own "standard" retry mode treats as throttling
+# (botocore/retries/standard.py); they and the other transient codes are retried.
+_THROTTLING_CODES = frozenset(
     {
         "Throttling",
         "ThrottlingException",
@@ -39,6 +40,11 @@ _TRANSIENT_CODES = frozenset(
         "SlowDown",
         "PriorRequestNotComplete",
         "EC2ThrottledException",
+    }
+)
+# botocore's transient codes, plus the server-side failure codes.
+_TRANSIENT_CODES = _THROTTLING_CODES | frozenset(
+    {
         "RequestTimeout",
         "RequestTimeoutException",
         "ServiceUnavailable",
@@ -78,9 +84,23 @@ def classify(error: BaseException, what: str) -> SyncError:
     return PermanentError(f"{what}: {type(error).__name__}: {error}")
 
 
+def _outcome(error: BaseException) -> str:
+    """How a failed request is counted: ``throttled`` apart from every other ``error``."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if error_code(error) in _THROTTLING_CODES or status == 429:
+            return "throttled"
+    return "error"
+
+
 @contextlib.contextmanager
-def calling(what: str) -> Iterator[None]:
-    """Re-raise what a cloud call raises as a Transient or Permanent error naming ``what``."""
+def calling(what: str, service: str = "") -> Iterator[None]:
+    """Re-raise what a cloud call raises as a Transient or Permanent error naming ``what``.
+
+    With ``service``, the block is one request of the operation ``what`` starts with, counted
+    in ``lbmanager_aws_requests_total`` (a cancelled request is not counted).
+    """
+    operation = what.partition(" ")[0]
     try:
         yield
     except SyncError:
@@ -93,4 +113,8 @@ def calling(what: str) -> Iterator[None]:
         TimeoutError,
         OSError,
     ) as error:
+        if service:
+            AWS_REQUESTS.labels(service, operation, _outcome(error)).inc()
         raise classify(error, what) from error
+    if service:
+        AWS_REQUESTS.labels(service, operation, "ok").inc()

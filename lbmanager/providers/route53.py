@@ -1,11 +1,12 @@
-"""Route53: the zone's name, its record sets and batched changes, all under one rate limit."""
+"""Route53: the zone's name, its record sets, batched changes and their status, all under one
+rate limit."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from lbmanager.providers.api import RecordChange, RecordSet
+from lbmanager.providers.api import ChangeStatus, RecordChange, RecordSet
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.errors import calling
 from lbmanager.providers.ratelimit import TokenBucket
@@ -19,7 +20,7 @@ def decode_name(name: str) -> str:
 
 
 class Route53Provider:
-    """The three Route53 calls lbmanager uses."""
+    """The four Route53 calls lbmanager uses."""
 
     def __init__(self, clients: AwsClients, limiter: TokenBucket) -> None:
         self._clients = clients
@@ -32,7 +33,7 @@ class Route53Provider:
     async def zone_name(self, region: str, zone_id: str) -> str:
         """The zone's domain name, lower case with a trailing dot."""
         client = await self._client(region)
-        with calling(f"GetHostedZone {zone_id}"):
+        with calling(f"GetHostedZone {zone_id}", "route53"):
             response = await client.get_hosted_zone(Id=zone_id)
         return decode_name(response["HostedZone"]["Name"])
 
@@ -42,7 +43,7 @@ class Route53Provider:
         start: dict[str, str] = {}
         while True:
             client = await self._client(region)
-            with calling(f"ListResourceRecordSets {zone_id}"):
+            with calling(f"ListResourceRecordSets {zone_id}", "route53"):
                 page = await client.list_resource_record_sets(HostedZoneId=zone_id, **start)
             found.extend(_record_set(rs) for rs in page["ResourceRecordSets"])
             if not page.get("IsTruncated"):
@@ -54,12 +55,23 @@ class Route53Provider:
             if "NextRecordIdentifier" in page:
                 start["StartRecordIdentifier"] = page["NextRecordIdentifier"]
 
-    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> None:
-        """One ChangeResourceRecordSets call (the caller keeps it within the API limits)."""
+    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> str:
+        """One ChangeResourceRecordSets call (the caller keeps it within the API limits); the
+        change's id."""
         client = await self._client(region)
         batch = {"Changes": [_change(c) for c in changes]}
-        with calling(f"ChangeResourceRecordSets {zone_id}"):
-            await client.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=batch)
+        with calling(f"ChangeResourceRecordSets {zone_id}", "route53"):
+            response = await client.change_resource_record_sets(
+                HostedZoneId=zone_id, ChangeBatch=batch
+            )
+        return str(response["ChangeInfo"]["Id"])
+
+    async def change_status(self, region: str, change_id: str) -> ChangeStatus:
+        """Whether change ``change_id`` has reached every Route53 name server (GetChange)."""
+        client = await self._client(region)
+        with calling(f"GetChange {change_id}", "route53"):
+            response = await client.get_change(Id=change_id)
+        return ChangeStatus(response["ChangeInfo"]["Status"])
 
 
 def _record_set(raw: dict[str, Any]) -> RecordSet:

@@ -34,6 +34,7 @@ from lbmanager.render.config import (
 from lbmanager.render.engine import Compiled, RenderError
 from lbmanager.render.process import CommandFailed, expand, run_command
 from lbmanager.render.view import build_view
+from lbmanager.runtime.metrics import RELOADS
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -170,7 +171,12 @@ class TemplateUnit:
         argv = expand(
             config.reload_command or [], files.staged_path(config.destination), config.destination
         )
-        await run_command(argv, config.command_timeout, "reload")
+        try:
+            await run_command(argv, config.command_timeout, "reload")
+        except CommandFailed:
+            RELOADS.labels(config.name, "error").inc()
+            raise
+        RELOADS.labels(config.name, "ok").inc()
         # Loaded: the live file, whether new or restored, is what the server runs.
         await self._io(files.clear_pending, config.destination)
 

@@ -8,8 +8,11 @@ import sys
 from datetime import UTC, datetime
 
 # Given by log calls as `extra=`; the JSON formatter makes them top-level fields, so a log
-# pipeline can select on them without parsing the message.
-FIELDS = ("target", "change", "error", "key")
+# pipeline can select on them without parsing the message. The second line: `run`'s start-up.
+FIELDS = (
+    "target", "change", "error", "key",
+    "version", "etcd_endpoints", "prefix", "state_prefix", "policy", "dry_run", "status_addr",
+)  # fmt: skip
 
 
 class JsonFormatter(logging.Formatter):
@@ -18,7 +21,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON."""
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
@@ -26,10 +29,15 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry |= {name: str(record.__dict__[name]) for name in FIELDS if name in record.__dict__}
+        entry |= {name: _plain(record.__dict__[name]) for name in FIELDS if name in record.__dict__}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+def _plain(value: object) -> object:
+    """A flag stays a JSON boolean; anything else becomes its text."""
+    return value if isinstance(value, bool) else str(value)
 
 
 def setup_logging(level: str, fmt: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from lbmanager.runtime.metrics import WATCH_RECONNECTS
 from lbmanager.runtime.retry import Backoff, retry
 from lbmanager.store.etcd import Compacted, Event, KeyValue, Store, StoreUnavailable
 
@@ -33,11 +34,14 @@ class TreeFollower:
         self._on_events = on_events
         self._backoff = backoff
         self.revision = 0
+        # For readiness (SPEC §9): whether a watch stream is open, and what last went wrong.
+        self.connected = False
+        self.last_error: str | None = None
 
     async def read(self) -> None:
         """Read both prefixes at one revision, retrying while etcd is unavailable."""
         revision, (tree, state) = await retry(
-            lambda: self._store.read(self._prefixes),
+            self._read_once,
             what="read the tree",
             on=StoreUnavailable,
             backoff=self._backoff,
@@ -48,6 +52,13 @@ class TreeFollower:
         self.revision = revision
         self._on_snapshot(revision, tree, state)
 
+    async def _read_once(self) -> tuple[int, list[list[KeyValue]]]:
+        try:
+            return await self._store.read(self._prefixes)
+        except StoreUnavailable as error:
+            self.last_error = str(error)
+            raise
+
     async def run(self) -> None:
         """Watch from the last revision seen + 1, forever; re-read the tree after compaction."""
         while True:
@@ -57,7 +68,7 @@ class TreeFollower:
                     what="watch the tree",
                     on=StoreUnavailable,
                     backoff=self._backoff,
-                    recover=self._store.reconnect,
+                    recover=self._reconnect_watch,
                     logger=log,
                 )
             except Compacted as compacted:
@@ -74,7 +85,7 @@ class TreeFollower:
         opened = False
         try:
             async for batch in self._store.watch(self._prefixes[0], self.revision + 1):
-                opened = True
+                opened = self.connected = True
                 if batch.events:
                     self._on_events(batch.events)
                     self.revision = batch.events[-1].revision
@@ -82,7 +93,15 @@ class TreeFollower:
                 # after compaction resumes instead of re-reading the whole tree.
                 self.revision = max(self.revision, batch.progress)
         except StoreUnavailable as error:
+            self.last_error = str(error)
             if not opened:
                 raise  # the retry policy moves to the next endpoint and backs off
             log.warning("etcd watch lost at revision %d: %s", self.revision, error)
-            await self._store.reconnect()
+            await self._reconnect_watch()
+        finally:
+            self.connected = False
+
+    async def _reconnect_watch(self) -> None:
+        """Reconnect to etcd before the watch opens again, counting the reconnect."""
+        WATCH_RECONNECTS.inc()
+        await self._store.reconnect()

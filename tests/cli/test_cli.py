@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("aws_env")
     (["run", "--etcd-endpoints", "ftp://x"], ["--etcd-endpoints"]),
     (["run", "--log-format", "xml"], ["--log-format"]),
     (["run", "--nope"], ["--nope"]),
-    ([], ["required", "run,plan,member,forget,register,agent,render,local"]),
+    ([], ["required", "run,plan,member,forget,register,agent,render,status,local"]),
     (["member"], ["required", "add,rm,ls"]),
 ])  # fmt: skip
 async def test_bad_flag_exits_2_naming_it(args: list[str], names: list[str]) -> None:

@@ -48,6 +48,7 @@ FLAGS = {
     "register": STORE | REGISTER,
     "agent": STORE | AGENT,
     "render": STORE | {"--state-prefix", "--resync-interval", "--dry-run", "--config", "--once"},
+    "status": {"--status-addr", "--json", "--log-level", "--log-format"},
     "local": {"--no-demo"},
 }
 USAGE_FLAG = re.compile(r"\[(--[a-z][a-z0-9-]*)")

@@ -9,11 +9,12 @@ import aetcd
 import pytest
 from servers import HOST, EtcdServer
 
+from lbmanager.controller.changes import ChangeTracker
 from lbmanager.controller.unit import SyncContext, TargetResult
 from lbmanager.controller.zone import ZoneUnit
 from lbmanager.errors import PermanentError, SyncError, TransientError
 from lbmanager.keys.target import Target
-from lbmanager.providers.api import Action, RecordChange, RecordSet
+from lbmanager.providers.api import Action, ChangeStatus, RecordChange, RecordSet
 from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
 from lbmanager.store.etcd import Store
@@ -68,8 +69,8 @@ class FakeRoute53:
         self.calls.append("record_sets")
         return list(self.held.values())
 
-    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> None:
-        """Apply one batch atomically, or refuse all of it."""
+    async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> str:
+        """Apply one batch atomically, or refuse all of it; the change's id."""
         assert (region, zone_id) == (REGION, ZONE)
         self.calls.append("change")
         self.batches.append(list(changes))
@@ -85,6 +86,11 @@ class FakeRoute53:
                 del self.held[rs.name, rs.type]
             else:
                 self.held[rs.name, rs.type] = rs
+        return f"/change/C{len(self.batches)}"
+
+    async def change_status(self, region: str, change_id: str) -> ChangeStatus:
+        """Every change is on every name server at once."""
+        return ChangeStatus.INSYNC
 
     def lists(self) -> int:
         """How many times the zone was listed."""
@@ -95,12 +101,17 @@ class FakeRoute53:
         return [sorted({c.record_set.name for c in batch}) for batch in self.batches]
 
 
-def zone_unit(route53: FakeRoute53, managed: ManagedTargets | None = None) -> tuple[ZoneUnit, Tree]:
+def zone_unit(
+    route53: FakeRoute53,
+    managed: ManagedTargets | None = None,
+    changes: ChangeTracker | None = None,
+) -> tuple[ZoneUnit, Tree]:
     """A zone unit over ``route53``; unless given, a managed record that is never written (its
     store is never dialled: only keyless names ask etcd)."""
     tree = Tree("/lbManager")
     managed = managed or ManagedTargets(Store([(HOST, 1)]), "/lbManagerState", write=False)
-    return ZoneUnit(REGION, ZONE, SyncContext(tree=tree, managed=managed), route53), tree
+    context = SyncContext(tree=tree, managed=managed)
+    return ZoneUnit(REGION, ZONE, context, route53, changes), tree
 
 
 def put(unit: ZoneUnit, tree: Tree, target: Target, *ips: str) -> None:
@@ -271,3 +282,17 @@ async def test_keyless_managed_name_is_emptied_then_forgotten(
     assert by_target(await unit.sync(full=True)) == {WWW: TargetResult(WWW), OLD: TargetResult(OLD)}
     assert unit.targets() == [WWW]
     assert route53.calls.count("change") == 1
+
+
+async def test_each_accepted_change_is_handed_to_the_tracker() -> None:
+    """Every batch Route53 accepts is followed (its id, its names); a refused one is not."""
+    route53 = FakeRoute53()
+    route53.refuse = {BAD.fqdn: PermanentError("InvalidChangeBatch")}
+    tracker = ChangeTracker(route53)
+    unit, tree = zone_unit(route53, changes=tracker)
+    put(unit, tree, WWW, "10.0.0.1", "2001:db8::1")
+    put(unit, tree, BAD, "10.0.0.2")
+    await unit.sync(full=True)
+    pending = tracker.pending_changes()
+    assert [(p.zone_id, p.names) for p in pending] == [(ZONE, (WWW.fqdn,))]
+    assert pending[0].change_id == f"/change/C{len(route53.batches)}"

@@ -1,0 +1,70 @@
+"""`lbmanager status`: the running service's /status as a table (or as JSON)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from lbmanager.cli.sync import print_malformed
+from lbmanager.settings import StatusSettings
+
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+async def status(settings: StatusSettings) -> int:
+    """Print the status; 0 when no target is in error, 1 otherwise or when nobody answers."""
+    url = f"http://{settings.status_addr}/status"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=TIMEOUT) as session,
+            session.get(url) as response,
+        ):
+            response.raise_for_status()
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as error:
+        reason = str(error) or type(error).__name__
+        print(f"lbmanager: error: cannot read the status from {url}: {reason}", file=sys.stderr)
+        return 1
+    document = json.loads(text)
+    if settings.json_output:
+        print(text)
+    else:
+        _print_table(document["targets"], datetime.now(UTC))
+        print_malformed([(m["key"], m["reason"]) for m in document["malformed"]])
+    return 1 if any(t["error"] for t in document["targets"]) else 0
+
+
+def _print_table(targets: list[dict[str, Any]], now: datetime) -> None:
+    rows = [("TARGET", "STATE", "ACTIVE", "LAST SYNC", "ERROR")]
+    for target in targets:
+        state = "error" if target["error"] else "pending" if target["pending"] else "in sync"
+        rows.append(
+            (
+                target["target"],
+                state,
+                str(len(target["active"])),
+                ago(target["last_sync"], now),
+                target["error"] or "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]).rstrip())
+    if len(rows) == 1:
+        print("(no targets)")
+
+
+def ago(moment: str | None, now: datetime) -> str:
+    """An ISO 8601 time as `12s ago`, `5m ago`, `3h ago`, `2d ago`; None as `never`."""
+    if moment is None:
+        return "never"
+    seconds = max(0, int((now - datetime.fromisoformat(moment)).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"

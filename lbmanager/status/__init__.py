@@ -1,0 +1,1 @@
+"""The operator surface: the status server (health, readiness, status JSON, metrics, the page)."""

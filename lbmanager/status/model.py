@@ -1,0 +1,68 @@
+"""What the status API says (SPEC §9), built from plain values: pure, one pass over the tree."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from lbmanager.keys.paths import Malformed
+from lbmanager.keys.target import Target
+from lbmanager.state.tree import Entry, active_entries
+
+
+def readiness(read_done: bool, watching: bool, last_error: str | None) -> str | None:
+    """None when ready (tree read, watch open); else why not, as `/readyz` says it."""
+    if not read_done:
+        return "waiting for the first read of the tree" + (f": {last_error}" if last_error else "")
+    if not watching:
+        return f"etcd watch lost: {last_error}" if last_error else "waiting for the etcd watch"
+    return None
+
+
+def target_status(
+    target: Target,
+    entries: Iterable[Entry],
+    *,
+    last_sync: datetime | None,
+    error: str | None,
+    pending: bool,
+) -> dict[str, Any]:
+    """One entry of `targets`: the active members, the others, and how its last sync went."""
+    entries = list(entries)
+    active = {e.key.member for e in active_entries(entries)}
+    return {
+        "target": str(target),
+        "kind": target.kind,
+        "active": sorted(active),
+        "inactive": sorted({e.key.member for e in entries} - active),
+        "phases": {},
+        "last_sync": iso_utc(last_sync) if last_sync else None,
+        "error": error,
+        "pending": pending,
+    }
+
+
+def iso_utc(moment: datetime) -> str:
+    """``moment`` in ISO 8601 UTC with a Z, to the millisecond."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def status_document(
+    *,
+    version: str,
+    role: str,
+    etcd: dict[str, Any],
+    targets: list[dict[str, Any]],
+    malformed: Iterable[Malformed],
+) -> dict[str, Any]:
+    """The whole `/status` answer; targets sorted by name, malformed keys by key."""
+    return {
+        "version": version,
+        "role": role,
+        "etcd": etcd,
+        "targets": sorted(targets, key=lambda t: str(t["target"])),
+        "malformed": [
+            {"key": m.key, "reason": m.reason} for m in sorted(malformed, key=lambda m: m.key)
+        ],
+    }

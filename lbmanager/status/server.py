@@ -1,0 +1,110 @@
+"""The status server of `lbmanager run` (SPEC §9): /healthz, /readyz, /status and /metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from lbmanager.errors import usage_error
+from lbmanager.runtime.metrics import exposition
+from lbmanager.status.model import readiness, status_document, target_status
+
+if TYPE_CHECKING:
+    from lbmanager.controller.service import Service
+
+_SERVICE: web.AppKey[Service] = web.AppKey("service")
+_VERSION = web.AppKey("version", str)
+
+
+@contextlib.asynccontextmanager
+async def status_server(service: Service, address: str) -> AsyncIterator[None]:
+    """Serve the status of ``service`` on ``address`` (HOST:PORT; empty: serve nothing) while
+    the block runs; an address in use exits 2 with one line naming it."""
+    if not address:
+        yield
+        return
+    app = web.Application()
+    app[_SERVICE], app[_VERSION] = service, version("lbmanager")
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/status", _status)
+    app.router.add_get("/metrics", _metrics)
+    # A short shutdown: SIGTERM must end the process within 5 s (SPEC §6).
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    try:
+        host, _, port = address.rpartition(":")
+        try:
+            await web.TCPSite(runner, host.strip("[]"), int(port)).start()
+        except OSError as error:
+            raise SystemExit(usage_error(f"--status-addr {address}: {error.strerror}")) from None
+        yield
+    finally:
+        await runner.cleanup()
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    """200 while the service's task group runs (answering at all proves the event loop)."""
+    if request.app[_SERVICE].running:
+        return web.Response(text="ok")
+    return web.Response(status=503, text="the service is not running")
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """200 once the tree was read and the watch is open; else 503 and the reason."""
+    service = request.app[_SERVICE]
+    follower = service.follower
+    reason = readiness(
+        service.ready.is_set(),
+        follower is not None and follower.connected,
+        follower.last_error if follower else None,
+    )
+    return web.Response(status=503, text=reason) if reason else web.Response(text="ready")
+
+
+async def _status(request: web.Request) -> web.Response:
+    """The status JSON, built from what the service holds: no etcd or AWS call."""
+    return web.Response(
+        text=json.dumps(document(request.app[_SERVICE], request.app[_VERSION])),
+        content_type="application/json",
+    )
+
+
+def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
+    """The `/status` answer for ``service`` as it is now."""
+    context, follower, status = service.context, service.follower, service.status
+    targets = [
+        target_status(
+            target,
+            context.tree.entries(target) if context else [],
+            last_sync=status.last_sync.get(target),
+            error=status.target_errors.get(target),
+            pending=service.pending(target),
+        )
+        for target in service.targets()
+    ]
+    return status_document(
+        version=lbmanager_version,
+        role="single",
+        etcd={
+            "endpoint": service.settings.etcd_endpoints,
+            "connected": follower is not None and follower.connected,
+            "revision": context.tree.revision if context else 0,
+        },
+        targets=targets,
+        malformed=context.tree.malformed.values() if context else (),
+    )
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    """The Prometheus metrics, in the text format."""
+    response = web.Response(body=exposition())
+    # generate_latest writes the 0.0.4 text format, whatever CONTENT_TYPE_LATEST now says.
+    response.headers["Content-Type"] = CONTENT_TYPE_PLAIN_0_0_4
+    return response

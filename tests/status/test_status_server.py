@@ -1,0 +1,167 @@
+"""The status server of the running service: health, readiness, the status JSON, the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from typing import Any
+
+import aetcd
+import aiohttp
+from cloud_calls import (
+    elb_key,
+    proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
+    put_all,
+)
+from fault_proxy import FaultProxy, StatusFault
+from harness import FAST_BACKOFF, Cloud, running_service, wait_for
+from servers import HOST, EtcdServer, free_port
+
+from lbmanager.controller.service import Service
+from lbmanager.settings import Settings
+from lbmanager.status.server import status_server
+
+
+@contextlib.asynccontextmanager
+async def http(settings: Settings) -> AsyncIterator[tuple[Service, aiohttp.ClientSession]]:
+    """A service (not yet running) whose status server answers through the session yielded."""
+    address = f"{HOST}:{free_port()}"
+    service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
+    async with (
+        status_server(service, address),
+        aiohttp.ClientSession(f"http://{address}") as session,
+    ):
+        yield service, session
+
+
+async def get(session: aiohttp.ClientSession, path: str) -> tuple[int, str]:
+    """Status and body of GET ``path``."""
+    async with session.get(path) as response:
+        return response.status, await response.text()
+
+
+async def status_of(session: aiohttp.ClientSession) -> dict[str, Any]:
+    """The /status JSON."""
+    async with session.get("/status") as response:
+        assert response.content_type == "application/json"
+        document: dict[str, Any] = await response.json()
+        return document
+
+
+async def test_status_reports_members_syncs_errors_and_malformed_keys(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings
+) -> None:
+    """/status holds every SPEC §9 field: active and inactive members, the last sync, a target's
+    error and the malformed keys; /healthz, /readyz and /metrics answer."""
+    a, b, c = cloud.run_instances(3)
+    cloud.create_elb("web")
+    keys = {elb_key("web", "multiple", a), elb_key("web", "multiple", b)}
+    keys |= {elb_key("web", "single", c), elb_key("gone", "multiple", a)}
+    await put_all(etcd, {*keys, b"/lbManager/elb/us-east-1/bad"})
+    before = datetime.now(UTC)
+    async with (
+        http(settings) as (service, session),
+        running_service(service.settings, service=service),
+    ):
+        assert await get(session, "/healthz") == (200, "ok")
+        assert await wait_for(
+            lambda: _answers(session, "/readyz", (200, "ready")), what="readiness"
+        )
+        await wait_for(lambda: cloud.elb_instances("web") == {c}, what="the sync")
+        document = await wait_for(lambda: _settled(session), what="both targets settled")
+        async with session.get("/metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    gone, web = document["targets"]  # sorted by name
+    last_sync = datetime.fromisoformat(web.pop("last_sync"))
+    assert before <= last_sync <= datetime.now(UTC)
+    assert web == {
+        "target": "elb/us-east-1/web", "kind": "elb", "active": [c], "inactive": sorted([a, b]),
+        "phases": {}, "error": None, "pending": False,
+    }  # fmt: skip
+    assert gone["target"] == "elb/us-east-1/gone"
+    assert gone["last_sync"] is None
+    assert "gone" in gone["error"]
+    assert document["version"] == version("lbmanager")
+    assert document["role"] == "single"
+    assert document["etcd"]["connected"] is True
+    assert document["etcd"]["revision"] > 0
+    assert document["etcd"]["endpoint"] == settings.etcd_endpoints
+    [malformed] = document["malformed"]
+    assert malformed["key"] == "/lbManager/elb/us-east-1/bad"
+    assert malformed["reason"]
+
+
+async def _answers(session: aiohttp.ClientSession, path: str, expected: tuple[int, str]) -> bool:
+    return await get(session, path) == expected
+
+
+async def _settled(session: aiohttp.ClientSession) -> dict[str, Any] | None:
+    """The /status document once two targets are there and neither is pending."""
+    document = await status_of(session)
+    targets = document["targets"]
+    done = len(targets) == 2 and not any(t["pending"] for t in targets)
+    return document if done and (targets[1]["last_sync"] and targets[0]["error"]) else None
+
+
+async def test_readyz_waits_for_the_first_read_and_reports_a_lost_watch(
+    etcd_server: EtcdServer, settings: Settings
+) -> None:
+    """Before the first read and after the watch broke /readyz is 503 with the reason, while
+    /healthz stays 200."""
+    etcd_server.stop()
+    stop = asyncio.Event()
+    async with http(settings) as (service, session):
+        task = asyncio.create_task(service.run(stop))
+        try:
+            _, reason = await wait_for(
+                lambda: _not_ready(session, "etcd read"), what="a failed first read"
+            )
+            assert reason.startswith("waiting for the first read of the tree: etcd read")
+            assert await get(session, "/healthz") == (200, "ok")
+            etcd_server.start()
+            await wait_for(lambda: _answers(session, "/readyz", (200, "ready")), what="ready")
+            etcd_server.stop()
+            _, reason = await wait_for(
+                lambda: _not_ready(session, "etcd watch lost"), what="a lost watch"
+            )
+            assert "etcd watch" in reason.removeprefix("etcd watch lost: ")
+            assert await get(session, "/healthz") == (200, "ok")
+            assert (await status_of(session))["etcd"]["connected"] is False
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+        assert await get(session, "/healthz") == (503, "the service is not running")
+
+
+async def _not_ready(session: aiohttp.ClientSession, fragment: str) -> tuple[int, str] | None:
+    status, text = await get(session, "/readyz")
+    return (status, text) if status == 503 and fragment in text else None
+
+
+async def test_a_target_retrying_a_transient_error_is_pending(
+    etcd: aetcd.Client, cloud: Cloud, proxy: FaultProxy, settings: Settings
+) -> None:
+    """While AWS answers 503 the target's sync is retried and /status says pending; once AWS
+    answers again the target is in sync and no longer pending."""
+    [a] = cloud.run_instances(1)
+    cloud.create_elb("web")
+    async with (
+        http(settings) as (service, session),
+        running_service(service.settings, service=service),
+    ):
+        outage = proxy.inject("RegisterInstancesWithLoadBalancer", StatusFault(503), times=None)
+        await etcd.put(elb_key("web", "multiple", a), b"")
+        await wait_for(lambda: _target_is(session, pending=True), what="pending")
+        outage.remaining = 0
+        [target] = await wait_for(lambda: _target_is(session, pending=False), what="synced")
+    assert target["error"] is None
+    assert datetime.fromisoformat(target["last_sync"]) > datetime.now(UTC) - timedelta(minutes=1)
+
+
+async def _target_is(session: aiohttp.ClientSession, *, pending: bool) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = (await status_of(session))["targets"]
+    return targets if targets and targets[0]["pending"] is pending else []
