@@ -38,7 +38,8 @@ clean:
 # private dockerd as root, tests/docker_engine.py), nginx-light and haproxy (the local load
 # balancer tests, tests/local_lb.py). Installed when missing (as root, with apt-get); a quick
 # dpkg-query when present. Otherwise a message: only the tests that use them then fail.
-DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus
+# chromium: the status page test (tests/status/test_page.py) loads the page in it, headless.
+DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus chromium
 
 system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \

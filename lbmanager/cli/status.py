@@ -35,6 +35,11 @@ async def status(settings: StatusSettings) -> int:
     else:
         _print_table(document["targets"], datetime.now(UTC))
         print_malformed([(m["key"], m["reason"]) for m in document["malformed"]])
+        for change in document["route53_changes"]:
+            print(
+                f"Route53 change {change['change_id']} in zone {change['zone_id']} pending for "
+                f"{change['age_seconds']:.0f} s: {', '.join(change['names'])}"
+            )
     return 1 if any(t["error"] for t in document["targets"]) else 0
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 
+from lbmanager.controller.changes import PendingChange
 from lbmanager.controller.dispatcher import Dispatcher, local_kinds, workers_of
 from lbmanager.controller.unit import Providers, SyncContext, TargetResult, TemplateSet
 from lbmanager.controller.wiring import open_context
@@ -114,6 +115,11 @@ class Service:
             return set()
         tree, managed = self.context.tree, self.context.managed
         return set(tree.targets()) | set(managed) | set(self._standing)
+
+    def route53_changes(self) -> list[PendingChange]:
+        """The Route53 changes sent and not yet INSYNC, oldest first (none without Route53)."""
+        tracker = self._providers.route53_changes
+        return tracker.pending_changes() if tracker else []
 
     def pending(self, target: Target) -> bool:
         """True while a worker that syncs ``target`` has a kick waiting or a sync running."""

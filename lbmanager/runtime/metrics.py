@@ -45,6 +45,11 @@ WATCH_RECONNECTS = Counter(
     "Times the etcd watch was opened again after it broke or failed to open.",
     registry=REGISTRY,
 )
+WATCH_REVISION_LAG = Gauge(
+    "lbmanager_etcd_watch_revision_lag",
+    "etcd's revision in the latest watch response minus the revision applied (0: caught up).",
+    registry=REGISTRY,
+)
 ROUTE53_CHANGES_PENDING = Gauge(
     "lbmanager_route53_changes_pending",
     "Route53 changes submitted and not yet INSYNC.",

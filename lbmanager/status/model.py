@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbmanager.keys.paths import Malformed
 from lbmanager.keys.target import Target
 from lbmanager.state.tree import Entry, active_entries
+
+if TYPE_CHECKING:
+    from lbmanager.controller.changes import PendingChange
 
 
 def readiness(read_done: bool, watching: bool, last_error: str | None) -> str | None:
@@ -55,8 +58,10 @@ def status_document(
     etcd: dict[str, Any],
     targets: list[dict[str, Any]],
     malformed: Iterable[Malformed],
+    route53_changes: Iterable[PendingChange] = (),
 ) -> dict[str, Any]:
-    """The whole `/status` answer; targets sorted by name, malformed keys by key."""
+    """The whole `/status` answer; targets sorted by name, malformed keys by key, Route53
+    changes not yet INSYNC oldest first."""
     return {
         "version": version,
         "role": role,
@@ -64,5 +69,14 @@ def status_document(
         "targets": sorted(targets, key=lambda t: str(t["target"])),
         "malformed": [
             {"key": m.key, "reason": m.reason} for m in sorted(malformed, key=lambda m: m.key)
+        ],
+        "route53_changes": [
+            {
+                "zone_id": c.zone_id,
+                "change_id": c.change_id,
+                "names": list(c.names),
+                "age_seconds": round(c.age, 1),
+            }
+            for c in route53_changes
         ],
     }

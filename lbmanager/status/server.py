@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from importlib.metadata import version
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 _SERVICE: web.AppKey[Service] = web.AppKey("service")
 _VERSION = web.AppKey("version", str)
+_PAGE = files("lbmanager.status").joinpath("page.html").read_text(encoding="utf-8")
 
 
 @contextlib.asynccontextmanager
@@ -31,6 +33,7 @@ async def status_server(service: Service, address: str) -> AsyncIterator[None]:
         return
     app = web.Application()
     app[_SERVICE], app[_VERSION] = service, version("lbmanager")
+    app.router.add_get("/", _page)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/status", _status)
@@ -47,6 +50,11 @@ async def status_server(service: Service, address: str) -> AsyncIterator[None]:
         yield
     finally:
         await runner.cleanup()
+
+
+async def _page(_: web.Request) -> web.Response:
+    """The status page for a person: one HTML file that reads /status itself."""
+    return web.Response(text=_PAGE, content_type="text/html")
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -99,6 +107,7 @@ def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
         },
         targets=targets,
         malformed=context.tree.malformed.values() if context else (),
+        route53_changes=service.route53_changes(),
     )
 
 

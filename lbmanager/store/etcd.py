@@ -71,10 +71,12 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class WatchBatch:
     """One watch response: its events, or for a progress notification the revision up to which
-    every event has been delivered (0 otherwise)."""
+    every event has been delivered (0 otherwise), and the revision in its header (etcd's own,
+    ahead of the events while the watch catches up on history)."""
 
     events: list[Event]
     progress: int = 0
+    header: int = 0
 
 
 class Store:
@@ -190,7 +192,7 @@ class Store:
                         raise StoreUnavailable(f"etcd watch canceled: {response.cancel_reason}")
                     events = [_event(e) for e in response.events]
                     progress = 0 if events or response.created else response.header.revision
-                    yield WatchBatch(events, progress)
+                    yield WatchBatch(events, progress, response.header.revision)
                 raise StoreUnavailable("etcd watch stream ended")
             finally:
                 call.cancel()

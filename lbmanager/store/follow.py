@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from lbmanager.runtime.metrics import WATCH_RECONNECTS
+from lbmanager.runtime.metrics import WATCH_RECONNECTS, WATCH_REVISION_LAG
 from lbmanager.runtime.retry import Backoff, retry
 from lbmanager.store.etcd import Compacted, Event, KeyValue, Store, StoreUnavailable
 
@@ -92,6 +92,7 @@ class TreeFollower:
                 # On a quiet prefix, progress keeps the resume point recent, so a reconnect
                 # after compaction resumes instead of re-reading the whole tree.
                 self.revision = max(self.revision, batch.progress)
+                WATCH_REVISION_LAG.set(max(0, batch.header - self.revision))
         except StoreUnavailable as error:
             self.last_error = str(error)
             if not opened:

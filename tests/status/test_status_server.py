@@ -11,7 +11,10 @@ from typing import Any
 
 import aetcd
 import aiohttp
+from cli_helpers import cli_env, run_cli
 from cloud_calls import (
+    CHANGE,
+    dns_target,
     elb_key,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
     put_all,
@@ -23,6 +26,15 @@ from servers import HOST, EtcdServer, free_port
 from lbmanager.controller.service import Service
 from lbmanager.settings import Settings
 from lbmanager.status.server import status_server
+
+GET_CHANGE = "GetChange"
+PENDING = StatusFault(
+    200,
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo>'
+    b"<Id>/change/C1</Id><Status>PENDING</Status><SubmittedAt>2024-01-01T00:00:00Z</SubmittedAt>"
+    b"</ChangeInfo></GetChangeResponse>",
+)
 
 
 @contextlib.asynccontextmanager
@@ -165,3 +177,37 @@ async def test_a_target_retrying_a_transient_error_is_pending(
 async def _target_is(session: aiohttp.ClientSession, *, pending: bool) -> list[dict[str, Any]]:
     targets: list[dict[str, Any]] = (await status_of(session))["targets"]
     return targets if targets and targets[0]["pending"] is pending else []
+
+
+async def test_route53_changes_not_insync_are_listed_with_their_age(
+    etcd: aetcd.Client, cloud: Cloud, proxy: FaultProxy, settings: Settings
+) -> None:
+    """While GetChange answers PENDING the change sent for a name is in /status with its zone,
+    id, names and age, and `lbmanager status` prints a line for it; none before it was sent."""
+    zone_id = cloud.create_zone("example.com")
+    proxy.inject(GET_CHANGE, PENDING, times=None)
+    async with (
+        http(settings) as (service, session),
+        running_service(service.settings, service=service),
+    ):
+        assert (await status_of(session))["route53_changes"] == []
+        fqdn = dns_target(zone_id, "www.example.com").fqdn
+        key = f"/lbManager/route53/us-east-1/{zone_id}/{fqdn}/multiple/10.0.0.1"
+        await etcd.put(key.encode(), b"")
+        await wait_for(lambda: proxy.count(CHANGE) == 1, what="the change sent")
+        [change] = await wait_for(lambda: _route53_changes(session), what="the change in /status")
+        address = service.settings.status_addr
+        printed = await run_cli("status", "--status-addr", address, env=cli_env())
+    assert printed.returncode == 0, printed
+    assert change.pop("age_seconds") >= 0
+    change_id = change.pop("change_id")
+    assert change_id
+    assert change == {"zone_id": zone_id, "names": [fqdn]}
+    line = printed.stdout.splitlines()[-1]
+    assert line.startswith(f"Route53 change {change_id} in zone {zone_id} pending for ")
+    assert line.endswith(f" s: {fqdn}")
+
+
+async def _route53_changes(session: aiohttp.ClientSession) -> list[dict[str, Any]]:
+    changes: list[dict[str, Any]] = (await status_of(session))["route53_changes"]
+    return changes
