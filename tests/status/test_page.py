@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import shutil
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import aetcd
 import aiohttp
+from browser import chromium
 from cloud_calls import elb_key, put_all
 from harness import FAST_BACKOFF, Cloud, running_service, wait_for
 from servers import HOST, free_port
@@ -19,13 +18,6 @@ from lbmanager.controller.service import Service
 from lbmanager.settings import Settings
 from lbmanager.status.server import status_server
 
-CHROMIUM = shutil.which("chromium") or "chromium"
-# No sandbox (tests run as root), and none of the calls Chromium makes to outside hosts.
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=5000",
-)  # fmt: skip
 HOSTILE_KEY = "/lbManager/elb/us-east-1/<img src=x onerror=alert(1)>"
 
 
@@ -88,22 +80,6 @@ async def _settled(session: aiohttp.ClientSession) -> bool:
     return [bool(t["error"]) for t in targets] == [True, False] and not any(
         t["pending"] or t["last_sync"] is None for t in targets[1:]
     )
-
-
-async def chromium(profile: Path, *arguments: str) -> str:
-    """Run headless Chromium with a new profile in ``profile``; return what it printed."""
-    process = await asyncio.create_subprocess_exec(
-        CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *arguments,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode == 0, err.decode(errors="replace")
-    return out.decode()
 
 
 def rows_of(dom: str) -> Rows:

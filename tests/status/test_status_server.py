@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import aetcd
 import aiohttp
+from browser import chromium
 from cli_helpers import cli_env, run_cli
 from cloud_calls import (
     CHANGE,
@@ -180,10 +182,11 @@ async def _target_is(session: aiohttp.ClientSession, *, pending: bool) -> list[d
 
 
 async def test_route53_changes_not_insync_are_listed_with_their_age(
-    etcd: aetcd.Client, cloud: Cloud, proxy: FaultProxy, settings: Settings
+    etcd: aetcd.Client, cloud: Cloud, proxy: FaultProxy, settings: Settings, tmp_path: Path
 ) -> None:
     """While GetChange answers PENDING the change sent for a name is in /status with its zone,
-    id, names and age, and `lbmanager status` prints a line for it; none before it was sent."""
+    id, names and age, `lbmanager status` prints a line for it and the page lists it; none
+    before it was sent."""
     zone_id = cloud.create_zone("example.com")
     proxy.inject(GET_CHANGE, PENDING, times=None)
     async with (
@@ -198,6 +201,7 @@ async def test_route53_changes_not_insync_are_listed_with_their_age(
         [change] = await wait_for(lambda: _route53_changes(session), what="the change in /status")
         address = service.settings.status_addr
         printed = await run_cli("status", "--status-addr", address, env=cli_env())
+        page = await chromium(tmp_path, "--dump-dom", f"http://{address}/")
     assert printed.returncode == 0, printed
     assert change.pop("age_seconds") >= 0
     change_id = change.pop("change_id")
@@ -206,6 +210,9 @@ async def test_route53_changes_not_insync_are_listed_with_their_age(
     line = printed.stdout.splitlines()[-1]
     assert line.startswith(f"Route53 change {change_id} in zone {zone_id} pending for ")
     assert line.endswith(f" s: {fqdn}")
+    # The page shows it too, under its own heading.
+    assert "Route53 changes not yet INSYNC" in page
+    assert f"{change_id} in zone {zone_id}" in page
 
 
 async def _route53_changes(session: aiohttp.ClientSession) -> list[dict[str, Any]]:
