@@ -15,24 +15,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from lbmanager.plan.policy import Policy
-from lbmanager.runtime.command_settings import Arg, CommandSettings, Flag
-
-
-def parse_endpoints(text: str) -> list[tuple[str, int]]:
-    """``http://h:p,http://h2:p2`` -> [(h, p), ...]; raise ValueError naming a bad entry."""
-    endpoints = []
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        url = urlsplit(entry if "://" in entry else f"http://{entry}")
-        if url.scheme != "http" or not url.hostname or url.path not in ("", "/"):
-            raise ValueError(f"bad etcd endpoint {entry!r} (expected http://HOST:PORT)")
-        try:
-            port = url.port or 2379
-        except ValueError:
-            raise ValueError(f"bad etcd endpoint {entry!r}: bad port") from None
-        endpoints.append((url.hostname, port))
-    if not endpoints:
-        raise ValueError("no etcd endpoint given")
-    return endpoints
+from lbmanager.runtime.command_settings import Arg, CommandSettings, Flag, parse_endpoints
 
 
 def _endpoints(value: str) -> str:
@@ -274,6 +257,9 @@ class AgentSettings(StoreSettings):
     )
     keep_on_exit: bool = Field(
         False, description="on SIGTERM leave the keys to expire instead of revoking them"
+    )
+    status_addr: Annotated[str, AfterValidator(Settings._status_addr)] = Field(
+        "", description="HOST:PORT of the agent's status API; empty: off"
     )
 
     @field_validator("match", mode="before")

@@ -13,6 +13,7 @@ from lbmanager.presence.register import HealthCheck, Registration
 from lbmanager.presence.register import register as hold_registration
 from lbmanager.runtime.lifecycle import stop_on_signals
 from lbmanager.settings import AgentSettings, RegisterSettings
+from lbmanager.status.agent_server import agent_status_server
 
 
 async def register(settings: RegisterSettings) -> int:
@@ -50,5 +51,7 @@ async def agent(settings: AgentSettings) -> int:
     )
     stop = stop_on_signals()
     async with open_store(settings) as store:
-        await Agent(store, config).run(stop)
+        docker_agent = Agent(store, config)
+        async with agent_status_server(docker_agent, settings.status_addr):
+            await docker_agent.run(stop)
     return 0

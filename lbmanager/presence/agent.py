@@ -45,6 +45,27 @@ class AgentConfig:
     keep_on_exit: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerStatus:
+    """One container as the agent last saw it, and the keys it wants held."""
+
+    id: str
+    name: str
+    serving: bool
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    """What the agent holds now, for its status server."""
+
+    containers: tuple[ContainerStatus, ...]
+    keys: tuple[str, ...]  # held on the lease
+    lease: int  # 0 when none
+    problems: tuple[str, ...]
+    waiting: str | None  # why it is not ready yet; None once ready
+
+
 def docker_url(given: str | None) -> str:
     """The Docker daemon to follow: ``given`` (--docker), else DOCKER_HOST, else the local
     socket."""
@@ -65,12 +86,38 @@ class Agent:
         self._held = LeasedKeys(store, config.ttl, backoff)
         self._views: dict[str, ContainerView] = {}
         self._problems: dict[str, list[str]] = {}
+        self._wants: dict[str, tuple[str, ...]] = {}  # container id -> the keys it wants
+        self._wanted: dict[str, bytes] = {}  # their union
         self._holding: dict[str, bytes] | None = None
+        self._following = False  # listed, and the event stream is open
+        self.running = False
         self.ready = asyncio.Event()
+
+    def status(self) -> AgentStatus:
+        """A snapshot of the containers seen, the keys held and why it is not ready, if not."""
+        containers = tuple(
+            ContainerStatus(view.id, view.name, view.serving, self._wants.get(view.id, ()))
+            for view in sorted(self._views.values(), key=lambda view: view.name)
+        )
+        return AgentStatus(
+            containers,
+            tuple(sorted(self._holding or {})),
+            self._held.lease,
+            tuple(problem for found in self._problems.values() for problem in found),
+            self._waiting(),
+        )
+
+    def _waiting(self) -> str | None:
+        if not self._following:
+            return f"waiting for Docker at {self._docker_url}"
+        if self._wanted and (self._holding != self._wanted or not self._held.lease):
+            return "waiting for etcd"
+        return None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` (or a failure nothing retries); then revoke the lease unless told to
         keep the keys."""
+        self.running = True
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._held.keep_alive())
@@ -79,6 +126,7 @@ class Agent:
         except* Shutdown:
             pass
         finally:
+            self.running = False
             if self._config.keep_on_exit:
                 log.info("leaving the keys to expire with their lease (--keep-on-exit)")
             else:
@@ -118,11 +166,14 @@ class Agent:
             if not listed:
                 raise DockerLost(f"Docker unavailable: {error}") from error
             log.warning("Docker unavailable (%s); reconnecting", error)
+        finally:
+            self._following = False
 
     async def _list(self, docker: aiodocker.Docker) -> None:
         self._views = {}
         for container in await docker.containers.list():
             await self._look(docker, container.id)
+        self._following = True
         await self._publish()
         log.info("agent ready: %d containers, %d keys", len(self._views), len(self._holding or {}))
         self.ready.set()
@@ -151,13 +202,16 @@ class Agent:
 
     async def _publish(self) -> None:
         wanted: dict[str, bytes] = {}
+        self._wants = {}
         for view in self._views.values():
             result = wanted_keys(
                 view, self._config.identity, self._config.matches, self._config.prefix
             )
             self._report(view, result.problems)
-            if not result.problems:
-                wanted.update((key, value.encode()) for key, value in result.keys.items())
+            keys = {} if result.problems else result.keys
+            self._wants[view.id] = tuple(sorted(keys))
+            wanted.update((key, value.encode()) for key, value in keys.items())
+        self._wanted = wanted
         if wanted == self._holding:
             return
         await self._held.put(wanted)

@@ -1,10 +1,11 @@
-"""The base of every command's settings: LBMANAGER_* variables, and the markers that say how a
-field appears on the command line (`lbmanager.cli.flags` reads them)."""
+"""The base of every command's settings: LBMANAGER_* variables, the etcd endpoint rule, and the
+markers that say how a field appears on the command line (`lbmanager.cli.flags` reads them)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -64,3 +65,20 @@ class CommandSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """The flags given (as keywords) over LBMANAGER_* variables; nothing else."""
         return init_settings, _FlagVariables(settings_cls)
+
+
+def parse_endpoints(text: str) -> list[tuple[str, int]]:
+    """``http://h:p,http://h2:p2`` -> [(h, p), ...]; raise ValueError naming a bad entry."""
+    endpoints = []
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        url = urlsplit(entry if "://" in entry else f"http://{entry}")
+        if url.scheme != "http" or not url.hostname or url.path not in ("", "/"):
+            raise ValueError(f"bad etcd endpoint {entry!r} (expected http://HOST:PORT)")
+        try:
+            port = url.port or 2379
+        except ValueError:
+            raise ValueError(f"bad etcd endpoint {entry!r}: bad port") from None
+        endpoints.append((url.hostname, port))
+    if not endpoints:
+        raise ValueError("no etcd endpoint given")
+    return endpoints

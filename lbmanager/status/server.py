@@ -28,16 +28,24 @@ _PAGE = files("lbmanager.status").joinpath("page.html").read_text(encoding="utf-
 async def status_server(service: Service, address: str) -> AsyncIterator[None]:
     """Serve the status of ``service`` on ``address`` (HOST:PORT; empty: serve nothing) while
     the block runs; an address in use exits 2 with one line naming it."""
-    if not address:
-        yield
-        return
     app = web.Application()
     app[_SERVICE], app[_VERSION] = service, version("lbmanager")
     app.router.add_get("/", _page)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/status", _status)
-    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/metrics", metrics)
+    async with serve_app(app, address):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: web.Application, address: str) -> AsyncIterator[None]:
+    """Serve ``app`` on ``address`` (HOST:PORT; empty: serve nothing) while the block runs; an
+    address in use exits 2 with one line naming it."""
+    if not address:
+        yield
+        return
     # A short shutdown: SIGTERM must end the process within 5 s (SPEC §6).
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
@@ -111,7 +119,7 @@ def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
     )
 
 
-async def _metrics(_: web.Request) -> web.Response:
+async def metrics(_: web.Request) -> web.Response:
     """The Prometheus metrics, in the text format."""
     response = web.Response(body=exposition())
     # generate_latest writes the 0.0.4 text format, whatever CONTENT_TYPE_LATEST now says.

@@ -46,7 +46,7 @@ FLAGS = {
     "member ls": STORE,
     "forget": STORE | {"--state-prefix"},
     "register": STORE | REGISTER,
-    "agent": STORE | AGENT,
+    "agent": STORE | AGENT | {"--status-addr"},
     "render": STORE | {"--state-prefix", "--resync-interval", "--dry-run", "--config", "--once"},
     "status": {"--status-addr", "--json", "--log-level", "--log-format"},
     "local": {"--no-demo"},

@@ -46,7 +46,10 @@ async def http(settings: Settings) -> AsyncIterator[tuple[Service, aiohttp.Clien
     service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
     async with (
         status_server(service, address),
-        aiohttp.ClientSession(f"http://{address}") as session,
+        # A bounded client: a status server that stops answering fails the test, not hangs it.
+        aiohttp.ClientSession(
+            f"http://{address}", timeout=aiohttp.ClientTimeout(total=10)
+        ) as session,
     ):
         yield service, session
 
@@ -126,7 +129,8 @@ async def test_readyz_waits_for_the_first_read_and_reports_a_lost_watch(
 ) -> None:
     """Before the first read and after the watch broke /readyz is 503 with the reason, while
     /healthz stays 200."""
-    etcd_server.stop()
+    # etcd stops and starts off the event loop: a blocked loop would hold up gRPC's own poller.
+    await asyncio.to_thread(etcd_server.stop)
     stop = asyncio.Event()
     async with http(settings) as (service, session):
         task = asyncio.create_task(service.run(stop))
@@ -136,9 +140,9 @@ async def test_readyz_waits_for_the_first_read_and_reports_a_lost_watch(
             )
             assert reason.startswith("waiting for the first read of the tree: etcd read")
             assert await get(session, "/healthz") == (200, "ok")
-            etcd_server.start()
+            await asyncio.to_thread(etcd_server.start)
             await wait_for(lambda: _answers(session, "/readyz", (200, "ready")), what="ready")
-            etcd_server.stop()
+            await asyncio.to_thread(etcd_server.stop)
             _, reason = await wait_for(
                 lambda: _not_ready(session, "etcd watch lost"), what="a lost watch"
             )
