@@ -35,7 +35,8 @@ from lbmanager.cli.demo import (
     banner,
     elb_path,
 )
-from lbmanager.controller.service import Service, serve
+from lbmanager.cli.serve import serve
+from lbmanager.controller.service import Service
 from lbmanager.keys.paths import format_key, parse_member_path
 from lbmanager.presence.agent import Agent, AgentConfig
 from lbmanager.presence.labels import Identity

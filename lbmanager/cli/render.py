@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from lbmanager.cli.serve import serve
 from lbmanager.cli.sync import EXIT_PENDING
 from lbmanager.controller.oneshot import build_units, load_state, sync_once
-from lbmanager.controller.service import Service, serve
+from lbmanager.controller.service import Service
 from lbmanager.controller.wiring import open_context
 from lbmanager.render.unit import load_templates
 from lbmanager.settings import RenderSettings, service_settings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+from lbmanager.cli.serve import serve
 from lbmanager.controller.oneshot import build_units, load_state, sync_once
-from lbmanager.controller.service import Service, serve
+from lbmanager.controller.service import Service
 from lbmanager.controller.unit import SyncContext, TargetResult
 from lbmanager.controller.wiring import open_context
 from lbmanager.render.unit import load_templates

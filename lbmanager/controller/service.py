@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import version
 
 from lbmanager.controller.changes import PendingChange
 from lbmanager.controller.dispatcher import Dispatcher, local_kinds, workers_of
@@ -16,12 +14,11 @@ from lbmanager.controller.unit import Providers, SyncContext, TargetResult, Temp
 from lbmanager.controller.wiring import open_context
 from lbmanager.keys.paths import Malformed, tree_prefix
 from lbmanager.keys.target import Target
-from lbmanager.runtime.lifecycle import Shutdown, raise_when_set, stop_on_signals
+from lbmanager.runtime.lifecycle import Shutdown, raise_when_set
 from lbmanager.runtime.metrics import LEADER, MALFORMED_KEYS, TARGETS_IN_ERROR
 from lbmanager.runtime.retry import Backoff
 from lbmanager.settings import Settings
 from lbmanager.state.tree import Tree
-from lbmanager.status.server import status_server
 from lbmanager.store.etcd import Event, KeyValue
 from lbmanager.store.follow import TreeFollower
 
@@ -227,29 +224,3 @@ class _TreeChanges:
             self._reported[text] = mod_revision
             log.warning("key %r: %s", text, warning)
         return result
-
-
-async def serve(service: Service, *beside: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """`lbmanager run`: the service (and what runs ``beside`` it) until SIGTERM or SIGINT, with
-    its status API bound first (an address in use exits 2 before anything starts)."""
-    settings = service.settings
-    # `lbmanager render` (no cloud) takes no --status-addr.
-    address = settings.status_addr if service.cloud else ""
-    async with status_server(service, address):
-        fields = {
-            "version": version("lbmanager"),
-            "etcd_endpoints": settings.etcd_endpoints,
-            "prefix": settings.prefix,
-            "state_prefix": settings.state_prefix,
-            "policy": str(settings.policy),
-            "dry_run": settings.dry_run,
-            "status_addr": address or "off",
-        }
-        log.info(
-            "lbmanager %(version)s starting: etcd %(etcd_endpoints)s, prefixes %(prefix)s and "
-            "%(state_prefix)s, policy %(policy)s, dry-run %(dry_run)s, status %(status_addr)s",
-            fields,
-            extra=fields,
-        )
-        stop = stop_on_signals()
-        await asyncio.gather(service.run(stop), *(run(stop) for run in beside))

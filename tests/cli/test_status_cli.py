@@ -24,7 +24,7 @@ async def test_status_prints_the_running_services_targets(
     async with running_cli("run", env=env) as service:
         started = json.loads(await service.wait_line(r'"status_addr"'))
         assert started | {"time": ""} == {
-            "time": "", "level": "info", "logger": "lbmanager.controller.service",
+            "time": "", "level": "info", "logger": "lbmanager.cli.serve",
             "message": started["message"], "version": version("lbmanager"),
             "etcd_endpoints": etcd_server.endpoint, "prefix": "/lbManager",
             "state_prefix": "/lbManagerState", "policy": "upsert-only", "dry_run": False,
