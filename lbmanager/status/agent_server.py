@@ -5,28 +5,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from importlib.metadata import version
 from typing import Any
 
 from aiohttp import web
 
 from lbmanager.presence.agent import Agent
-from lbmanager.status.server import metrics, serve_app
+from lbmanager.status.server import VERSION, serve_app, status_app
 
 _AGENT = web.AppKey("agent", Agent)
-_VERSION = web.AppKey("version", str)
 
 
 @contextlib.asynccontextmanager
 async def agent_status_server(agent: Agent, address: str) -> AsyncIterator[None]:
     """Serve the status of ``agent`` on ``address`` (HOST:PORT; empty: serve nothing) while
     the block runs; an address in use exits 2 with one line naming it."""
-    app = web.Application()
-    app[_AGENT], app[_VERSION] = agent, version("lbmanager")
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/status", _status)
-    app.router.add_get("/metrics", metrics)
+    app = status_app({"/healthz": _healthz, "/readyz": _readyz, "/status": _status})
+    app[_AGENT] = agent
     async with serve_app(app, address):
         yield
 
@@ -46,7 +40,7 @@ async def _readyz(request: web.Request) -> web.Response:
 
 async def _status(request: web.Request) -> web.Response:
     """The agent's status JSON, from what it holds: no Docker or etcd call."""
-    return web.json_response(_document(request.app[_AGENT], request.app[_VERSION]))
+    return web.json_response(_document(request.app[_AGENT], request.app[VERSION]))
 
 
 def _document(agent: Agent, lbmanager_version: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib.metadata import version
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from lbmanager.controller.service import Service
 
 _SERVICE: web.AppKey[Service] = web.AppKey("service")
-_VERSION = web.AppKey("version", str)
+VERSION = web.AppKey("version", str)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PAGE = files("lbmanager.status").joinpath("page.html").read_text(encoding="utf-8")
 
 
@@ -28,15 +29,20 @@ _PAGE = files("lbmanager.status").joinpath("page.html").read_text(encoding="utf-
 async def status_server(service: Service, address: str) -> AsyncIterator[None]:
     """Serve the status of ``service`` on ``address`` (HOST:PORT; empty: serve nothing) while
     the block runs; an address in use exits 2 with one line naming it."""
-    app = web.Application()
-    app[_SERVICE], app[_VERSION] = service, version("lbmanager")
-    app.router.add_get("/", _page)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/status", _status)
-    app.router.add_get("/metrics", metrics)
+    app = status_app({"/": _page, "/healthz": _healthz, "/readyz": _readyz, "/status": _status})
+    app[_SERVICE] = service
     async with serve_app(app, address):
         yield
+
+
+def status_app(routes: Mapping[str, Handler]) -> web.Application:
+    """An app answering GET on ``routes`` and on /metrics, with the version at hand: what the
+    status servers of `run` and `agent` share."""
+    app = web.Application()
+    app[VERSION] = version("lbmanager")
+    for path, handler in {**routes, "/metrics": _metrics}.items():
+        app.router.add_get(path, handler)
+    return app
 
 
 @contextlib.asynccontextmanager
@@ -87,7 +93,7 @@ async def _readyz(request: web.Request) -> web.Response:
 async def _status(request: web.Request) -> web.Response:
     """The status JSON, built from what the service holds: no etcd or AWS call."""
     return web.Response(
-        text=json.dumps(document(request.app[_SERVICE], request.app[_VERSION])),
+        text=json.dumps(document(request.app[_SERVICE], request.app[VERSION])),
         content_type="application/json",
     )
 
@@ -119,7 +125,7 @@ def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
     )
 
 
-async def metrics(_: web.Request) -> web.Response:
+async def _metrics(_: web.Request) -> web.Response:
     """The Prometheus metrics, in the text format."""
     response = web.Response(body=exposition())
     # generate_latest writes the 0.0.4 text format, whatever CONTENT_TYPE_LATEST now says.
