@@ -29,6 +29,7 @@ bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/presence.py
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/status.py
+	$(BIN)/python benchmarks/failover.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

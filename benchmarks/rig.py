@@ -132,6 +132,11 @@ class ServiceProcess:
         )
         return kib * 1024 / 1e6
 
+    def kill(self) -> None:
+        """SIGKILL our process by PID (a crash: no chance to clean up); `stop` reaps it."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+
     async def stop(self, grace: float = 5.0) -> int | None:
         """SIGTERM our process by PID, SIGKILL it after ``grace`` s; return its exit status."""
         proc, self._proc = self._proc, None

@@ -7,6 +7,7 @@ class into its command's flags, so a command lists exactly the settings it reads
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -14,13 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from lbmanager.etcd_settings import EtcdSettings
 from lbmanager.plan.policy import Policy
-from lbmanager.runtime.command_settings import Arg, CommandSettings, Flag, parse_endpoints
-
-
-def _endpoints(value: str) -> str:
-    parse_endpoints(value)
-    return value
+from lbmanager.runtime.command_settings import Arg, CommandSettings, Flag
 
 
 def _key_path(value: str) -> str:
@@ -31,6 +28,15 @@ def _key_path(value: str) -> str:
 
 
 _KeyPath = Annotated[str, AfterValidator(_key_path)]
+
+
+def _election_name(value: str) -> str:
+    if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+        raise ValueError(f"expected letters, digits, '.', '_' or '-', got {value!r}")
+    return value
+
+
+_ElectionName = Annotated[str, AfterValidator(_election_name)]
 _KEY_HELP = "KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)"
 _MemberKeyArg = Annotated[str, Arg("KEY"), Field(description=_KEY_HELP)]
 _Ttl = Annotated[
@@ -63,17 +69,10 @@ class LogSettings(CommandSettings):
         return value.lower() if isinstance(value, str) else value
 
 
-class StoreSettings(LogSettings):
-    """Plus etcd and the member tree."""
+class StoreSettings(EtcdSettings, LogSettings):
+    """Plus etcd (endpoints, TLS, user: `lbmanager.etcd_settings`) and the member tree."""
 
-    etcd_endpoints: Annotated[str, AfterValidator(_endpoints)] = Field(
-        "http://127.0.0.1:2379", description="comma-separated etcd URLs"
-    )
     prefix: _KeyPath = Field("/lbManager", description="key prefix of the member tree")
-
-    def endpoints(self) -> list[tuple[str, int]]:
-        """The etcd endpoints as (host, port) pairs."""
-        return parse_endpoints(self.etcd_endpoints)
 
 
 class StateSettings(StoreSettings):
@@ -121,6 +120,15 @@ class _ServiceGroup(CommandSettings):
         60.0, gt=0, description="seconds between full resyncs that correct drift"
     )
     dry_run: bool = Field(False, description="log planned changes, write nothing")
+    removal_delay: float = Field(
+        60.0,
+        ge=0,
+        description="seconds a sync that would remove over half of a target's members "
+        "(and over two) waits before removing; 0: no wait",
+    )
+    leader_ttl: int = Field(
+        10, ge=2, description="seconds a crashed leader holds the election before a standby leads"
+    )
 
 
 class PlanSettings(_CloudGroup, StateSettings):
@@ -136,6 +144,11 @@ class Settings(_ServiceGroup, _CloudGroup, StateSettings):
         "127.0.0.1:9180", description="HOST:PORT of the status API; empty: off"
     )
     render_config: _RenderConfig = None
+    election: _ElectionName = Field(
+        "run",
+        description="election name: of the copies on one --state-prefix, one leader writes; "
+        "empty: no election",
+    )
 
     @field_validator("status_addr")
     @classmethod
@@ -150,6 +163,11 @@ class RenderSettings(_ServiceGroup, StateSettings):
         description="the render configuration (TOML, docs/local.md); required"
     )
     once: bool = Field(False, description="render each template once and exit (1 if any failed)")
+    election: _ElectionName = Field(
+        "",
+        description="election name, for renders that write shared files; empty (a render of "
+        "this host's own files): no election",
+    )
 
 
 def service_settings(settings: StateSettings) -> Settings:
@@ -186,6 +204,10 @@ class ForgetSettings(StateSettings):
     target: Annotated[str, Arg("TARGET")] = Field(
         description="KIND/REGION/NAME[/FQDN], e.g. elb/us-east-1/web"
     )
+
+
+class ReleaseSettings(StateSettings):
+    """`lbmanager release`: let held removals go ahead (SPEC §10)."""
 
 
 class RegisterSettings(StoreSettings):

@@ -3,36 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import gc
+import functools
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from lbmanager.controller.changes import PendingChange
 from lbmanager.controller.dispatcher import Dispatcher, local_kinds, workers_of
+from lbmanager.controller.tree_changes import Status, TreeChanges
 from lbmanager.controller.unit import Providers, SyncContext, TargetResult, TemplateSet
 from lbmanager.controller.wiring import open_context
-from lbmanager.keys.paths import Malformed, tree_prefix
+from lbmanager.keys.paths import tree_prefix
 from lbmanager.keys.target import Target
 from lbmanager.runtime.lifecycle import Shutdown, raise_when_set
 from lbmanager.runtime.metrics import LEADER, MALFORMED_KEYS, TARGETS_IN_ERROR
-from lbmanager.runtime.retry import Backoff
+from lbmanager.runtime.retry import Backoff, retry
 from lbmanager.settings import Settings
-from lbmanager.state.tree import Tree
-from lbmanager.store.etcd import Event, KeyValue
+from lbmanager.store.election import Candidate, candidate_identity
+from lbmanager.store.etcd import Store, StoreUnavailable
 from lbmanager.store.follow import TreeFollower
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Status:
-    """What the service knows about its own health, beyond the tree (served by /status)."""
-
-    target_errors: dict[Target, str] = field(default_factory=dict)
-    # When each target last synced without error.
-    last_sync: dict[Target, datetime] = field(default_factory=dict)
-    malformed_reports: int = 0
 
 
 class Service:
@@ -58,6 +48,9 @@ class Service:
         self.running = False
         self.context: SyncContext | None = None
         self.follower: TreeFollower | None = None
+        self.candidate: Candidate | None = None
+        # leader, standby, or single: no election (SPEC §9).
+        self.role = "single"
         self._providers = Providers()
         self._kinds = None if cloud else local_kinds()
         self._standing = templates.targets() if templates else []
@@ -70,22 +63,13 @@ class Service:
         )
         async with opened as (store, context, providers):
             self.context, self._providers = context, providers
-            LEADER.set(1)  # one process, no election yet: it leads
             MALFORMED_KEYS.set_function(lambda: len(context.tree.malformed))
             try:
                 async with asyncio.TaskGroup() as group:
                     self.running = True
                     # First, so a stop request also ends a first read still waiting for etcd.
                     group.create_task(raise_when_set(stop))
-                    self.dispatcher = Dispatcher(
-                        context,
-                        providers,
-                        self._report,
-                        group.create_task,
-                        self.backoff,
-                        kinds=self._kinds,
-                    )
-                    changes = _TreeChanges(context, self.dispatcher, self.status, self._standing)
+                    changes = TreeChanges(context, self.status, self._standing)
                     self.follower = follower = TreeFollower(
                         store,
                         tree_prefix(settings.prefix),
@@ -94,17 +78,74 @@ class Service:
                         on_events=changes.on_events,
                         backoff=self.backoff,
                     )
+                    # Standbys too: a takeover needs no cold read of the tree.
                     await follower.read()
                     self.ready.set()
                     group.create_task(follower.run())
-                    group.create_task(self._resync_forever(self.dispatcher))
-                    if providers.route53_changes is not None:
-                        # Follows each Route53 change to INSYNC without holding up the zone.
-                        group.create_task(providers.route53_changes.run())
+                    self.candidate = self._candidate(store)
+                    if self.candidate is None:
+                        self._set_role("single")
+                        group.create_task(self._lead(context, changes, store))
+                    else:
+                        self._set_role("standby")
+                        lead = functools.partial(self._lead, context, changes, store)
+                        group.create_task(self.candidate.run(lead))
             except* Shutdown:
                 log.info("stopped")
             finally:
                 self.running = False
+
+    def _candidate(self, store: Store) -> Candidate | None:
+        """This process's candidacy, or None when it leads alone: no election name, or a dry
+        run (it writes nothing, so it needs no turn, and must not keep a writer waiting)."""
+        settings = self.settings
+        if not settings.election or settings.dry_run:
+            return None
+        return Candidate(
+            store,
+            f"{settings.state_prefix}/election/{settings.election}",
+            settings.leader_ttl,
+            candidate_identity(),
+            on_role=lambda leading: self._set_role("leader" if leading else "standby"),
+        )
+
+    def _set_role(self, role: str) -> None:
+        self.role = role
+        LEADER.set(role != "standby")
+
+    async def _lead(self, context: SyncContext, changes: TreeChanges, store: Store) -> None:
+        """Sync every target from a fresh read of the cloud (new units keep no cache from an
+        earlier term), then every change, until cancelled."""
+        providers = self._providers
+        if self.candidate is not None:
+            # The leader before us recorded targets we have not seen: the tree is watched,
+            # the record only read at start.
+            _, (records,) = await retry(
+                functools.partial(store.read, [tree_prefix(self.settings.state_prefix)]),
+                what="read the managed record",
+                on=StoreUnavailable,
+                backoff=self.backoff,
+                recover=store.reconnect,
+                logger=log,
+            )
+            context.managed.load(records)
+        try:
+            async with asyncio.TaskGroup() as group:
+                self.dispatcher = changes.dispatcher = Dispatcher(
+                    context,
+                    providers,
+                    self._report,
+                    group.create_task,
+                    self.backoff,
+                    kinds=self._kinds,
+                )
+                self.dispatcher.kick(self.targets(), full=True)
+                group.create_task(self._resync_forever(self.dispatcher))
+                if providers.route53_changes is not None:
+                    # Follows each Route53 change to INSYNC without holding up the zone.
+                    group.create_task(providers.route53_changes.run())
+        finally:
+            self.dispatcher = changes.dispatcher = None
 
     def targets(self) -> set[Target]:
         """Every target the service syncs: with keys, recorded as managed, or a template."""
@@ -152,75 +193,3 @@ class Service:
                     extra=fields | {"error": result.error},
                 )
         TARGETS_IN_ERROR.set(len(self.status.target_errors))
-
-
-class _TreeChanges:
-    """Applies what the follower reads to the tree and kicks the workers of touched targets."""
-
-    def __init__(
-        self, context: SyncContext, dispatcher: Dispatcher, status: Status, standing: list[Target]
-    ) -> None:
-        self._context = context
-        self._dispatcher = dispatcher
-        self._status = status
-        self._standing = standing  # synced from the start, whatever the tree holds (templates)
-        # Revision at which each malformed key was last reported: once per key revision.
-        self._reported: dict[str, int] = {}
-
-    def on_snapshot(
-        self, revision: int, tree_kvs: list[KeyValue], state_kvs: list[KeyValue]
-    ) -> None:
-        """Replace the tree (start-up, or after compaction) and resync every target."""
-        context = self._context
-        before = set(context.tree.targets()) | set(context.managed)
-        context.tree = Tree(context.tree.prefix)
-        context.tree.revision = revision
-        # Every object made here lives on; the collector would scan them again and again.
-        gc.disable()
-        try:
-            for kv in tree_kvs:
-                self._put(kv.key, kv.mod_revision, kv.value)
-        finally:
-            gc.enable()
-        # Forget reports of keys that vanished while we were not watching.
-        tree = context.tree
-        self._reported = {
-            k: r for k, r in self._reported.items() if k in tree.malformed or k in tree.warnings
-        }
-        context.managed.load(state_kvs)
-        targets = before | set(tree.targets()) | set(context.managed) | set(self._standing)
-        log.debug("full read at revision %d: resyncing %d targets", revision, len(targets))
-        self._dispatcher.kick(targets, full=True)
-
-    def on_events(self, events: list[Event]) -> None:
-        """Apply watched events in order; kick each touched target once."""
-        touched: set[Target] = set()
-        for event in events:
-            if event.deleted:
-                self._reported.pop(event.key.decode("utf-8", "backslashreplace"), None)
-                touched |= self._context.tree.delete(event.key)
-            elif target := self._put(event.key, event.revision, event.value):
-                touched.add(target)
-            self._context.tree.revision = event.revision
-        self._dispatcher.kick(touched)
-
-    def _put(self, key: bytes, mod_revision: int, value: bytes) -> Target | None:
-        """Apply one put; return the target whose members it may have changed."""
-        tree = self._context.tree
-        result = tree.put(key, mod_revision, value)
-        if isinstance(result, Malformed):
-            if self._reported.get(result.key) != mod_revision:
-                self._reported[result.key] = mod_revision
-                self._status.malformed_reports += 1
-                log.warning(
-                    "malformed key %r ignored: %s",
-                    result.key,
-                    result.reason,
-                    extra={"key": result.key, "error": result.reason},
-                )
-            return result.left
-        warning = tree.warnings.get(text := key.decode()) if tree.warnings else None
-        if warning and self._reported.get(text) != mod_revision:
-            self._reported[text] = mod_revision
-            log.warning("key %r: %s", text, warning)
-        return result
