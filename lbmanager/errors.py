@@ -1,4 +1,5 @@
-"""The two kinds of failure every layer agrees on (SPEC §5), and the exit status of bad usage."""
+"""The two kinds of failure every layer agrees on (SPEC §5), etcd refusing our configuration
+(SPEC §10), and the exit status of bad usage."""
 
 import sys
 
@@ -22,3 +23,9 @@ class TransientError(SyncError):
 
 class PermanentError(SyncError):
     """Retrying soon will not help (missing load balancer, access denied, invalid input)."""
+
+
+class StoreRefused(PermanentError):
+    """etcd answered but refused us: an untrusted server certificate, our client certificate,
+    a wrong user or password, or a missing permission. Configuration, not weather: no retry
+    loop waits for it, and a command exits 2 with this one line (SPEC §10)."""

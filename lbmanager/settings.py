@@ -6,14 +6,11 @@ class into its command's flags, so a command lists exactly the settings it reads
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
-from pydantic_settings import NoDecode
 
 from lbmanager.etcd_settings import EtcdSettings
 from lbmanager.plan.policy import Policy
@@ -37,15 +34,20 @@ def _election_name(value: str) -> str:
 
 
 _ElectionName = Annotated[str, AfterValidator(_election_name)]
-_KEY_HELP = "KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)"
-_MemberKeyArg = Annotated[str, Arg("KEY"), Field(description=_KEY_HELP)]
-_Ttl = Annotated[
+KEY_HELP = "KIND/REGION/NAME[/FQDN]/CLASS/MEMBER (or a full key)"
+_MemberKeyArg = Annotated[str, Arg("KEY"), Field(description=KEY_HELP)]
+LeaseTtl = Annotated[
     int, Field(gt=0, description="lease TTL in seconds: keys vanish this long after a crash")
 ]
-_Value = Annotated[str, Field(description="value to store")]
+MemberValue = Annotated[str, Field(description="value to store")]
 _RenderConfig = Annotated[
     Path | None, Field(description="TOML file of nginx/haproxy templates to render (docs/local.md)")
 ]
+
+
+def optional_host_port(value: str) -> str:
+    """HOST:PORT, or empty (a status API turned off)."""
+    return value and _host_port(value)
 
 
 def _host_port(value: str) -> str:
@@ -140,7 +142,7 @@ class PlanSettings(_CloudGroup, StateSettings):
 class Settings(_ServiceGroup, _CloudGroup, StateSettings):
     """`lbmanager run` (SPEC §6): every setting the controller reads."""
 
-    status_addr: str = Field(
+    status_addr: Annotated[str, AfterValidator(optional_host_port)] = Field(
         "127.0.0.1:9180", description="HOST:PORT of the status API; empty: off"
     )
     render_config: _RenderConfig = None
@@ -149,11 +151,6 @@ class Settings(_ServiceGroup, _CloudGroup, StateSettings):
         description="election name: of the copies on one --state-prefix, one leader writes; "
         "empty: no election",
     )
-
-    @field_validator("status_addr")
-    @classmethod
-    def _status_addr(cls, value: str) -> str:
-        return value and _host_port(value)  # empty turns the status API off
 
 
 class RenderSettings(_ServiceGroup, StateSettings):
@@ -181,7 +178,7 @@ class MemberAddSettings(StoreSettings):
     """`lbmanager member add KEY`."""
 
     key: _MemberKeyArg
-    value: _Value = ""
+    value: MemberValue = ""
 
 
 class MemberRmSettings(StoreSettings):
@@ -208,91 +205,6 @@ class ForgetSettings(StateSettings):
 
 class ReleaseSettings(StateSettings):
     """`lbmanager release`: let held removals go ahead (SPEC §10)."""
-
-
-class RegisterSettings(StoreSettings):
-    """`lbmanager register KEY... [--exec -- CMD]` (docs/presence.md)."""
-
-    keys: Annotated[tuple[str, ...], Arg("KEY", nargs="+")] = Field(description=_KEY_HELP)
-    ttl: _Ttl = 15
-    value: _Value = ""
-    health_url: str | None = Field(None, description="put the keys only while this URL answers 2xx")
-    health_interval: float = Field(2.0, gt=0, description="seconds between health checks")
-    health_timeout: float = Field(1.0, gt=0, description="seconds before a health check fails")
-    healthy_threshold: int = Field(2, gt=0, description="2xx answers in a row that make it healthy")
-    unhealthy_threshold: int = Field(
-        2, gt=0, description="failures in a row that make it unhealthy"
-    )
-    exec: bool = Field(
-        False, description="run the command after -- as a child; exit with its status"
-    )
-    drain: float | None = Field(
-        None, gt=0, description="with --exec: seconds between withdrawing and stopping the child"
-    )
-    command: Annotated[tuple[str, ...], Arg("CMD", after_dashes=True)] = Field(
-        (), description="the command --exec runs"
-    )
-
-    @field_validator("health_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        url = urlsplit(value)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"expected an http:// or https:// URL with a host, got {value!r}")
-        try:
-            url.port  # noqa: B018 - reading the port is what checks it
-        except ValueError:
-            raise ValueError(f"bad port in {value!r}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _exec_has_command(self) -> RegisterSettings:
-        if self.exec != bool(self.command):
-            raise ValueError("--exec needs a command after --, and a command needs --exec")
-        return self
-
-
-class AgentSettings(StoreSettings):
-    """`lbmanager agent` (docs/presence.md)."""
-
-    docker: str | None = Field(
-        None,
-        description="Docker daemon URL (default: DOCKER_HOST, else unix:///var/run/docker.sock)",
-    )
-    ttl: _Ttl = 15
-    instance_id: str | None = Field(
-        None, description="this host's EC2 instance id (default: metadata)"
-    )
-    host_ip: str | None = Field(
-        None, description="this host's address (default: metadata public IPv4)"
-    )
-    internal: bool = Field(
-        False, description="ELBv2/upstream members are container IP and port, not host ones"
-    )
-    # NoDecode: a bad LBMANAGER_MATCH reaches the validator below, which names it.
-    match: Annotated[tuple[str, ...], NoDecode, Flag(metavar="REGEX=KIND/TARGET")] = Field(
-        (),
-        description="containers whose name matches join TARGET (repeatable; "
-        "LBMANAGER_MATCH is a JSON list)",
-    )
-    keep_on_exit: bool = Field(
-        False, description="on SIGTERM leave the keys to expire instead of revoking them"
-    )
-    status_addr: Annotated[str, AfterValidator(Settings._status_addr)] = Field(
-        "", description="HOST:PORT of the agent's status API; empty: off"
-    )
-
-    @field_validator("match", mode="before")
-    @classmethod
-    def _json_list(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise ValueError('expected a JSON list like ["^web-=elb/us-east-1/web"]') from None
 
 
 class StatusSettings(LogSettings):

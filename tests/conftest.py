@@ -8,6 +8,7 @@ import aetcd
 import pytest
 from docker_engine import docker, docker_engine  # noqa: F401 - fixtures for every module
 from harness import Cloud
+from secure_etcd import secure_etcd  # noqa: F401 - the session's TLS + auth cluster
 from servers import EtcdServer, MotoServer
 
 from lbmanager.settings import Settings

@@ -110,6 +110,7 @@ class ServerProcess(OwnedProcess):
 
     def __init__(self, prefix: str, root: Path | None = None) -> None:
         self.host, self.port = HOST, free_port()
+        self.http_port = self.port  # where `request` (the readiness check) asks, plain HTTP
         self.root = root or Path(tempfile.mkdtemp(prefix=prefix))
         self.log_path = self.root / "server.log"
 
@@ -129,7 +130,7 @@ class ServerProcess(OwnedProcess):
 
     def request(self, method: str, path: str, timeout: float = 2.0) -> int:
         """Send a bodiless HTTP request to the server; return the status."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.http_port, timeout=timeout)
         try:
             conn.request(method, path)
             with conn.getresponse() as resp:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from lbmanager.errors import usage_error
-from lbmanager.runtime.command_settings import CommandSettings, Flag, positional
+from lbmanager.runtime.command_settings import CommandSettings, Flag, env_only, positional
 
 S = TypeVar("S", bound=CommandSettings)
 
@@ -30,9 +30,11 @@ def _env_name(model: type[CommandSettings], name: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser, model: type[CommandSettings]) -> None:
-    """One argument per field of ``model``: a positional for an Arg field, else a flag whose
-    help is the field's description."""
+    """One argument per field of ``model``: a positional for an Arg field, none for an EnvOnly
+    one, else a flag whose help is the field's description."""
     for name, field in model.model_fields.items():
+        if env_only(field):
+            continue
         arg = positional(field)
         # SUPPRESS: an argument left out falls back to LBMANAGER_* (flags only), then to the
         # field's default.
@@ -77,6 +79,8 @@ def _describe(model: type[CommandSettings], error: ValidationError) -> str:
     field = model.model_fields[name]
     arg = positional(field)
     where = arg.metavar if arg else f"{_flag_name(name, field)} (or {_env_name(model, name)})"
+    if env_only(field):
+        where = _env_name(model, name)
     return f"{where}: {first['msg']}"
 
 

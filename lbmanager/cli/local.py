@@ -37,6 +37,7 @@ from lbmanager.cli.demo import (
 )
 from lbmanager.cli.serve import serve
 from lbmanager.controller.service import Service
+from lbmanager.etcd_settings import PLAIN_ETCD
 from lbmanager.keys.paths import format_key, parse_member_path
 from lbmanager.presence.agent import Agent, AgentConfig
 from lbmanager.presence.labels import Identity
@@ -62,7 +63,11 @@ def run_local(demo: bool, load_settings: Callable[[Mapping[str, Any]], Settings]
     ``load_settings`` builds the service's settings from the values given over LBMANAGER_*."""
     etcd_port = _free_port()
     settings = load_settings(
-        {"etcd_endpoints": f"http://{HOST}:{etcd_port}", "resync_interval": RESYNC_INTERVAL}
+        {
+            "etcd_endpoints": f"http://{HOST}:{etcd_port}",
+            "resync_interval": RESYNC_INTERVAL,
+            **PLAIN_ETCD,  # the private etcd is plain, whatever LBMANAGER_ETCD_* say
+        }
     )
     setup_logging(settings.log_level, settings.log_format)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the emulator logs every request
@@ -103,7 +108,7 @@ async def _main(
         return
     # The agent plays the demo ELB's last instance on this host (nothing here is on EC2).
     identity = Identity(instance_id=created.instances[-1], host_ip=HOST)
-    store = Store(settings.endpoints())
+    store = Store(settings.endpoints(), security=settings.etcd_security())
     agent = Agent(store, AgentConfig(docker, 5, identity, prefix=settings.prefix))
     try:
         await serve(Service(settings), agent.run)
@@ -232,7 +237,7 @@ async def _create_demo(settings: Settings) -> Demo:
         route53 = await clients.get("route53", REGION)
         zone = await route53.create_hosted_zone(Name=DEMO_ZONE, CallerReference="lbmanager-local")
         zone_id = str(zone["HostedZone"]["Id"]).rsplit("/", 1)[-1]
-    store = Store(settings.endpoints())
+    store = Store(settings.endpoints(), security=settings.etcd_security())
     try:
         await store.put(format_key(parse_member_path(elb_path(instances[0])), settings.prefix))
     finally:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from lbmanager.cli import flags
-from lbmanager.errors import EXIT_USAGE, SyncError, usage_error
+from lbmanager.errors import EXIT_USAGE, StoreRefused, SyncError, usage_error
+from lbmanager.presence.settings import AgentSettings, RegisterSettings
 from lbmanager.runtime.logs import setup_logging
 from lbmanager.settings import (
-    AgentSettings,
     ForgetSettings,
     LocalSettings,
     LogSettings,
@@ -22,7 +22,7 @@ from lbmanager.settings import (
     MemberLsSettings,
     MemberRmSettings,
     PlanSettings,
-    RegisterSettings,
+    ReleaseSettings,
     RenderSettings,
     Settings,
     StatusSettings,
@@ -54,6 +54,11 @@ COMMANDS = {
         ForgetSettings,
         "lbmanager.cli.members:forget",
         "drop a target from the managed record; the cloud is untouched",
+    ),
+    "release": Command(
+        ReleaseSettings,
+        "lbmanager.cli.release:release",
+        "let removals held until a release go ahead (the tree went empty: SPEC §10)",
     ),
     "register": Command(
         RegisterSettings,
@@ -169,11 +174,27 @@ def _dispatch(command: Command, settings: LogSettings) -> int:
         status: int = uvloop.run(handler(settings))
     except ConfigError as error:  # a bad render configuration, read before anything starts
         return usage_error(str(error))
+    except (StoreRefused, ExceptionGroup) as error:
+        # etcd refused our certificate, password or permissions: configuration, so exit 2
+        # (SPEC §10), also when it ended a task group of a long-running command.
+        refusal = _refusal(error)
+        if refusal is None:
+            raise
+        return usage_error(str(refusal))
     except SyncError as error:
         # etcd or AWS unreachable for a one-shot command: one line, not a traceback.
         print(f"lbmanager: error: {error}", file=sys.stderr)
         return 1
     return status
+
+
+def _refusal(error: BaseException) -> StoreRefused | None:
+    """The StoreRefused that ``error`` is or holds, if any."""
+    if isinstance(error, StoreRefused):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        return next(filter(None, map(_refusal, error.exceptions)), None)
+    return None
 
 
 if __name__ == "__main__":

@@ -34,10 +34,13 @@ _VALUE_WIDTH = 40  # `member ls` shortens longer values
 
 
 @contextlib.asynccontextmanager
-async def open_store(settings: StoreSettings) -> AsyncIterator[Store]:
-    """The etcd store of ``settings``, closed when the block ends."""
-    store = Store(settings.endpoints())
+async def open_store(settings: StoreSettings, *, probe: bool = False) -> AsyncIterator[Store]:
+    """The etcd store of ``settings``, closed when the block ends. ``probe``: a refused
+    certificate or password exits 2 now, for commands that may not write for a while."""
+    store = Store(settings.endpoints(), security=settings.etcd_security())
     try:
+        if probe:
+            await store.probe()
         yield store
     finally:
         await store.close()

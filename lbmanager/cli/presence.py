@@ -11,8 +11,8 @@ from lbmanager.presence.identity import find_identity
 from lbmanager.presence.labels import parse_match
 from lbmanager.presence.register import HealthCheck, Registration
 from lbmanager.presence.register import register as hold_registration
+from lbmanager.presence.settings import AgentSettings, RegisterSettings
 from lbmanager.runtime.lifecycle import stop_on_signals
-from lbmanager.settings import AgentSettings, RegisterSettings
 from lbmanager.status.agent_server import agent_status_server
 
 
@@ -35,7 +35,7 @@ async def register(settings: RegisterSettings) -> int:
             settings.unhealthy_threshold,
         )
     job = Registration(keys, settings.ttl, health, settings.command, settings.drain or 0.0)
-    async with open_store(settings) as store:
+    async with open_store(settings, probe=True) as store:
         return await hold_registration(store, job)
 
 
@@ -50,7 +50,7 @@ async def agent(settings: AgentSettings) -> int:
         settings.docker, settings.ttl, identity, matches, settings.prefix, settings.keep_on_exit
     )
     stop = stop_on_signals()
-    async with open_store(settings) as store:
+    async with open_store(settings, probe=True) as store:
         docker_agent = Agent(store, config)
         async with agent_status_server(docker_agent, settings.status_addr):
             await docker_agent.run(stop)

@@ -33,20 +33,31 @@ async def status(settings: StatusSettings) -> int:
     if settings.json_output:
         print(text)
     else:
-        _print_table(document["targets"], datetime.now(UTC))
-        print_malformed([(m["key"], m["reason"]) for m in document["malformed"]])
-        for change in document["route53_changes"]:
-            print(
-                f"Route53 change {change['change_id']} in zone {change['zone_id']} pending for "
-                f"{change['age_seconds']:.0f} s: {', '.join(change['names'])}"
-            )
+        print_status(document, datetime.now(UTC))
     return 1 if any(t["error"] for t in document["targets"]) else 0
+
+
+def print_status(document: dict[str, Any], now: datetime) -> None:
+    """The /status document as `lbmanager status` prints it: the table, then what needs a
+    person's eye (malformed keys, Route53 changes not yet INSYNC, held removals, standby)."""
+    _print_table(document["targets"], now)
+    print_malformed([(m["key"], m["reason"]) for m in document["malformed"]])
+    for change in document["route53_changes"]:
+        print(
+            f"Route53 change {change['change_id']} in zone {change['zone_id']} pending for "
+            f"{change['age_seconds']:.0f} s: {', '.join(change['names'])}"
+        )
+    for target in document["targets"]:
+        if held := target.get("held"):
+            print(f"{target['target']}: removal of {_held_text(held)}")
+    if document["role"] == "standby":
+        print("standby: this copy syncs nothing while another one leads")
 
 
 def _print_table(targets: list[dict[str, Any]], now: datetime) -> None:
     rows = [("TARGET", "STATE", "ACTIVE", "LAST SYNC", "ERROR")]
     for target in targets:
-        state = "error" if target["error"] else "pending" if target["pending"] else "in sync"
+        state = _state(target)
         rows.append(
             (
                 target["target"],
@@ -73,3 +84,20 @@ def ago(moment: str | None, now: datetime) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit} ago"
     return f"{seconds}s ago"
+
+
+def _state(target: dict[str, Any]) -> str:
+    if target["error"]:
+        return "error"
+    if target.get("held"):
+        return "held"  # removals wait (SPEC §10); the rest of the sync was done
+    return "pending" if target["pending"] else "in sync"
+
+
+def _held_text(held: dict[str, Any]) -> str:
+    """``3 members held for 42 s more`` or ``3 members held until `lbmanager release```."""
+    count = len(held["members"])
+    members = f"{count} member{'s' if count != 1 else ''}"
+    if held["seconds_left"] is None:
+        return f"{members} held until `lbmanager release`"
+    return f"{members} held for {held['seconds_left']:.0f} s more"

@@ -12,6 +12,7 @@ from lbmanager.controller.unit import (
 )
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
+from lbmanager.plan.guard import kept
 from lbmanager.plan.members import MemberChanges, plan_members
 from lbmanager.providers.api import ElbApi
 
@@ -50,7 +51,10 @@ class ElbUnit:
             return [TargetResult(target)]
         if full or current is None:
             current = await self._provider.instances(target.region, target.name)
-        changes = plan_members(context.tree.active_members(target), current, context.policy)
+        desired = context.tree.active_members(target)
+        # Removals the guard holds back stay registered (SPEC §10); additions go ahead.
+        held = await context.held_back(target, current)
+        changes = plan_members(kept(desired, current, held), current, context.policy)
         if context.apply:
             # Ownership is decided after the read, before any write: keys may be back.
             errors = await write_owned(
@@ -59,7 +63,7 @@ class ElbUnit:
             if errors:
                 raise PermanentError(errors[target])
             self._known = (current | changes.add) - changes.remove
-        return [TargetResult(target, tuple(changes.describe()))]
+        return [context.result(target, tuple(changes.describe()), None, held)]
 
     async def _write(self, changes: MemberChanges) -> dict[Target, str]:
         """Register, then deregister; the permanent errors of both calls, on this target."""

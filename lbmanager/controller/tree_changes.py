@@ -62,8 +62,8 @@ class TreeChanges:
         }
         context.managed.load(state_kvs)
         targets = before | set(tree.targets()) | set(context.managed) | set(self._standing)
+        log.debug("full read at revision %d: %d targets", revision, len(targets))
         if self.dispatcher is not None:
-            log.debug("full read at revision %d: resyncing %d targets", revision, len(targets))
             self.dispatcher.kick(targets, full=True)
 
     def on_events(self, events: list[Event]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from lbmanager.controller.changes import ChangeTracker
+from lbmanager.controller.guard import RemovalGuard
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
+from lbmanager.plan.guard import Held
 from lbmanager.plan.policy import Policy
 from lbmanager.providers.api import ElbApi, Route53Api
 from lbmanager.state.managed import ManagedTargets
@@ -31,11 +33,15 @@ class Settle:
 
 @dataclass(frozen=True, slots=True)
 class TargetResult:
-    """What one sync planned (and, unless dry, did) for one target, or why it could not."""
+    """What one sync planned (and, unless dry, did) for one target, or why it could not;
+    the removals it held back (SPEC §10), and in how many seconds the unit should sync again
+    by itself to look at them (None: no need)."""
 
     target: Target
     changes: tuple[str, ...] = ()
     error: str | None = None
+    held: Held | None = None
+    retry_after: float | None = None
 
 
 @dataclass(slots=True)
@@ -47,10 +53,30 @@ class SyncContext:
     policy: Policy = Policy.SYNC
     route53_ttl: int = 60
     apply: bool = True
+    # No store and no delay unless wired (`controller/wiring.py`): only the empty-tree hold.
+    guard: RemovalGuard = field(default_factory=RemovalGuard)
 
     def wanted(self, target: Target) -> bool:
         """True while the target has keys or is still recorded as managed."""
         return bool(self.tree.entries(target)) or target in self.managed
+
+    async def held_back(self, target: Target, current: frozenset[str]) -> Held | None:
+        """The removals from ``current`` (what the cloud holds) that this sync of ``target``
+        must not make yet (SPEC §10); None: go ahead."""
+        tree = self.tree
+        return await self.guard.screen(
+            target,
+            tree.active_members(target),
+            current,
+            has_keys=bool(tree.entries(target)),
+            policy=self.policy,
+        )
+
+    def result(
+        self, target: Target, changes: tuple[str, ...], error: str | None, held: Held | None
+    ) -> TargetResult:
+        """A sync's result for ``target``, asking for another sync when ``held`` needs one."""
+        return TargetResult(target, changes, error, held, self.guard.retry_after(held))
 
 
 class SyncUnit(Protocol):

@@ -4,14 +4,18 @@ context, and the providers (AWS clients only for commands that talk to AWS)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 from lbmanager.controller.changes import ChangeTracker
+from lbmanager.controller.guard import RemovalGuard
 from lbmanager.controller.unit import Providers, SyncContext, TemplateSet
+from lbmanager.plan.guard import HoldReason
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.elb import ElbLimits, ElbProvider
 from lbmanager.providers.ratelimit import TokenBucket
 from lbmanager.providers.route53 import Route53Provider
+from lbmanager.runtime.metrics import HELD_REMOVALS
 from lbmanager.settings import Settings
 from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
@@ -24,7 +28,7 @@ async def open_context(
 ) -> AsyncIterator[tuple[Store, SyncContext, Providers]]:
     """The store, an empty sync context and the providers, closed together; ``cloud`` False
     opens no AWS client (the providers then have none)."""
-    store = Store(settings.endpoints())
+    store = Store(settings.endpoints(), security=settings.etcd_security())
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         providers = Providers(templates=templates)
@@ -51,5 +55,10 @@ async def open_context(
             policy=settings.policy,
             route53_ttl=settings.route53_ttl,
             apply=apply,
+            guard=RemovalGuard(store, settings.state_prefix, settings.removal_delay),
         )
+        for reason in HoldReason:
+            HELD_REMOVALS.labels(reason).set_function(
+                functools.partial(context.guard.members_held, reason)
+            )
         yield store, context, providers

@@ -65,6 +65,8 @@ class Worker:
         self._last_kick = self._last_sync = -float("inf")
         self._syncing = False
         self.syncs = 0
+        # When the unit asked to sync again by itself (a held removal to look at); None: never.
+        self._wake_at: float | None = None
 
     @property
     def pending(self) -> bool:
@@ -80,7 +82,7 @@ class Worker:
     async def run(self) -> None:
         """Wait for a kick, then sync until it succeeds or fails permanently; forever."""
         while True:
-            await self._dirty.wait()
+            await self._wait_for_kick()
             self._syncing = True
             try:
                 if self._last_kick - self._last_sync < self._settle.quiet:
@@ -89,7 +91,27 @@ class Worker:
             finally:
                 self._syncing = False
             self._last_sync = self._clock.now()
+            waits = [r.retry_after for r in results if r.retry_after is not None]
+            self._wake_at = self._last_sync + min(waits) if waits else None
             self._report(self.name, results)
+
+    async def _wait_for_kick(self) -> None:
+        """Wait for a kick; when the unit asked to sync again at a time, kick it then."""
+        if self._wake_at is None:
+            await self._dirty.wait()
+            return
+        kicked = asyncio.ensure_future(self._dirty.wait())
+        wait = max(0.0, self._wake_at - self._clock.now())
+        timer = asyncio.ensure_future(self._clock.sleep(wait))
+        try:
+            await asyncio.wait((kicked, timer), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            kicked.cancel()
+            timer.cancel()
+            await asyncio.gather(kicked, timer, return_exceptions=True)
+        self._wake_at = None
+        if not self._dirty.is_set():
+            self.kick()
 
     async def _wait_for_quiet(self) -> None:
         """Sleep until no kick came for ``quiet`` seconds, or ``maximum`` seconds have passed."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lbmanager.controller.changes import ChangeTracker
 from lbmanager.controller.ownership import needing_sync, write_owned
 from lbmanager.controller.unit import (
@@ -13,7 +15,14 @@ from lbmanager.controller.unit import (
 )
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
-from lbmanager.plan.records import NamePlan, after_changes, batch_changes, plan_name
+from lbmanager.plan.guard import kept
+from lbmanager.plan.records import (
+    NamePlan,
+    after_changes,
+    batch_changes,
+    ips_at,
+    plan_name,
+)
 from lbmanager.providers.api import RecordChange, RecordSet, Route53Api
 
 
@@ -77,22 +86,24 @@ class ZoneUnit:
                 )
                 continue
             desired = self._context.tree.active_members(target)
+            # Removals the guard holds back stay published (SPEC §10); additions go ahead.
+            published = ips_at(target.fqdn, current)
+            held = await self._context.held_back(target, published)
             plan = plan_name(
                 target.fqdn,
-                desired,
+                kept(desired, published, held),
                 current,
                 ttl=self._context.route53_ttl,
                 policy=self._context.policy,
             )
             plans[target] = plan
             conflict = "; ".join(plan.conflicts) if plan.conflicts else None
-            results[target] = TargetResult(
-                target, tuple(c.describe() for c in plan.changes), conflict
-            )
+            lines = tuple(c.describe() for c in plan.changes)
+            results[target] = self._context.result(target, lines, conflict, held)
         if self._context.apply:
             errors = await self._apply(plans)
             for target, error in errors.items():
-                results[target] = TargetResult(target, results[target].changes, error)
+                results[target] = replace(results[target], error=error)
             if not errors:
                 changes = [c for plan in plans.values() for c in plan.changes]
                 self._known = after_changes(current, changes)

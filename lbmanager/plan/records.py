@@ -37,6 +37,20 @@ def split_families(members: Iterable[str]) -> dict[str, frozenset[str]]:
     }
 
 
+def ips_at(fqdn: str, current: Iterable[RecordSet]) -> frozenset[str]:
+    """The IPs the simple A/AAAA record sets at ``fqdn`` publish now, in canonical form: the
+    name's current members (values that are not IPs are someone else's and left out)."""
+    ips: set[str] = set()
+    for rs in current:
+        if rs.name == fqdn and rs.type in FAMILIES and rs.simple:
+            for value in rs.values:
+                try:
+                    ips.add(canonical_ip(value))
+                except InvalidKey:
+                    continue
+    return frozenset(ips)
+
+
 def plan_name(
     fqdn: str,
     desired_ips: frozenset[str],

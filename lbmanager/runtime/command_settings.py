@@ -1,5 +1,6 @@
 """The base of every command's settings: LBMANAGER_* variables, the etcd endpoint rule, and the
-markers that say how a field appears on the command line (`lbmanager.cli.flags` reads them)."""
+markers that say how a field appears on the command line, if at all (`lbmanager.cli.flags`
+reads them)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,20 @@ class Flag:
     metavar: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EnvOnly:
+    """Marks a field read only from its LBMANAGER_* variable, never a flag: a secret given on
+    the command line would show in `ps`."""
+
+
 def positional(field: FieldInfo) -> Arg | None:
     """The field's Arg marker, if it is a positional argument."""
     return next((m for m in field.metadata if isinstance(m, Arg)), None)
+
+
+def env_only(field: FieldInfo) -> bool:
+    """Whether the field has no flag, only its variable."""
+    return any(isinstance(m, EnvOnly) for m in field.metadata)
 
 
 class _FlagVariables(EnvSettingsSource):
@@ -68,17 +80,31 @@ class CommandSettings(BaseSettings):
 
 
 def parse_endpoints(text: str) -> list[tuple[str, int]]:
-    """``http://h:p,http://h2:p2`` -> [(h, p), ...]; raise ValueError naming a bad entry."""
+    """``https://h:p,https://h2:p2`` -> [(h, p), ...]; raise ValueError naming a bad entry.
+    Every entry has one scheme, http:// (also when left out) or https://."""
     endpoints = []
+    schemes = set()
     for entry in filter(None, (e.strip() for e in text.split(","))):
         url = urlsplit(entry if "://" in entry else f"http://{entry}")
-        if url.scheme != "http" or not url.hostname or url.path not in ("", "/"):
-            raise ValueError(f"bad etcd endpoint {entry!r} (expected http://HOST:PORT)")
+        if url.scheme not in _SCHEMES or not url.hostname or url.path not in ("", "/"):
+            raise ValueError(f"bad etcd endpoint {entry!r} (expected http:// or https://HOST:PORT)")
         try:
             port = url.port or 2379
         except ValueError:
             raise ValueError(f"bad etcd endpoint {entry!r}: bad port") from None
         endpoints.append((url.hostname, port))
+        schemes.add(url.scheme)
     if not endpoints:
         raise ValueError("no etcd endpoint given")
+    if len(schemes) > 1:
+        raise ValueError("etcd endpoints mix http:// and https://: use one scheme for all")
     return endpoints
+
+
+def endpoints_scheme(text: str) -> str:
+    """``http`` or ``https``: the scheme of the endpoints (``text`` passed `parse_endpoints`)."""
+    first = next(e.strip() for e in text.split(",") if e.strip())
+    return first.partition("://")[0] if "://" in first else "http"
+
+
+_SCHEMES = ("http", "https")

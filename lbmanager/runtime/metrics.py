@@ -61,6 +61,12 @@ RELOADS = Counter(
     ["template", "result"],
     registry=REGISTRY,
 )
+HELD_REMOVALS = Gauge(
+    "lbmanager_held_removals",
+    "Members whose removal the removal guard holds back, by reason (release, delay).",
+    ["reason"],
+    registry=REGISTRY,
+)
 LEADER = Gauge(
     "lbmanager_leader",
     "1 while this process leads (writes to the cloud), else 0.",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from lbmanager.keys.paths import Malformed
 from lbmanager.keys.target import Target
+from lbmanager.plan.guard import Held, HoldReason, seconds_left
 from lbmanager.state.tree import Entry, active_entries
 
 if TYPE_CHECKING:
@@ -30,8 +31,10 @@ def target_status(
     last_sync: datetime | None,
     error: str | None,
     pending: bool,
+    held: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One entry of `targets`: the active members, the others, and how its last sync went."""
+    """One entry of `targets`: the active members, the others, how its last sync went, and
+    the removals it held back (`held_status`)."""
     entries = list(entries)
     active = {e.key.member for e in active_entries(entries)}
     return {
@@ -43,6 +46,22 @@ def target_status(
         "last_sync": iso_utc(last_sync) if last_sync else None,
         "error": error,
         "pending": pending,
+        "held": held,
+    }
+
+
+def held_status(held: Held | None, now: float) -> dict[str, Any] | None:
+    """The removals a target's last sync held back (SPEC §10): the members, why (``release``:
+    until `lbmanager release`; ``delay``: a mass removal waiting), and the seconds left of a
+    delay (null for a release); None when nothing is held."""
+    if held is None:
+        return None
+    return {
+        "members": sorted(held.members),
+        "reason": str(held.reason),
+        "seconds_left": (
+            round(seconds_left(held.until, now), 1) if held.reason is HoldReason.DELAY else None
+        ),
     }
 
 

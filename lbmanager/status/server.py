@@ -14,7 +14,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from lbmanager.errors import usage_error
 from lbmanager.runtime.metrics import exposition
-from lbmanager.status.model import readiness, status_document, target_status
+from lbmanager.status.model import held_status, readiness, status_document, target_status
 
 if TYPE_CHECKING:
     from lbmanager.controller.service import Service
@@ -101,6 +101,7 @@ async def _status(request: web.Request) -> web.Response:
 def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
     """The `/status` answer for ``service`` as it is now."""
     context, follower, status = service.context, service.follower, service.status
+    holds, now = (context.guard.holds(), context.guard.now()) if context else ({}, 0.0)
     targets = [
         target_status(
             target,
@@ -108,12 +109,13 @@ def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
             last_sync=status.last_sync.get(target),
             error=status.target_errors.get(target),
             pending=service.pending(target),
+            held=held_status(holds.get(target), now),
         )
         for target in service.targets()
     ]
     return status_document(
         version=lbmanager_version,
-        role="single",
+        role=service.role,
         etcd={
             "endpoint": service.settings.etcd_endpoints,
             "connected": follower is not None and follower.connected,

@@ -1,46 +1,39 @@
-"""etcd v3 access; the only module that imports aetcd.
+"""etcd v3 access; with `client.py` (TLS, the auth token) the only modules that import aetcd.
 
 Reads are paged at one fixed revision so a large tree is read consistently; a page over gRPC's
 receive limit is asked for again with half as many keys. The watch uses the raw Watch stream so
 compaction and cancellation are seen as they are, not through aetcd's callback machinery.
+A call that meets an expired token takes a fresh one and is made once more; a refusal
+(certificate, password, permission) is `StoreRefused`, which no retry loop waits for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aetcd
 import aetcd.exceptions
 from aetcd import rpc
 from aetcd.utils import prefix_range_end
 
-from lbmanager.errors import TransientError
+from lbmanager.store.client import CHANNEL_OPTIONS, EtcdClient
+from lbmanager.store.failures import StaleToken, StoreUnavailable, canceled, failure
+from lbmanager.store.security import PLAIN, Security
+
+__all__ = ["Compacted", "Event", "KeyValue", "Store", "StoreUnavailable", "WatchBatch"]
+T = TypeVar("T")
 
 PAGE_SIZE = 5000  # keys per page at most; fewer when the values are large
 MAX_RECEIVE = 64 * 1024 * 1024  # bytes in one gRPC message from etcd
-# Keepalive pings notice a member that hangs with its connection open: a ping every 10 s while
-# a call (the watch) is open, the connection dropped when no answer comes within 5 s. gRPC's
-# defaults defeat this: it stops pinging after 2 pings while the client sends nothing (a quiet
-# watch sends nothing), and while another ping (a flow-control probe) is already unanswered it
-# waits for that one for a minute. etcd accepts pings every 5 s or slower during a call.
-_CHANNEL_OPTIONS = {
-    "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
-    "grpc.http2.ping_timeout_ms": 5_000,
-    "grpc.http2.max_pings_without_data": 0,
-    "grpc.keepalive_permit_without_calls": 0,
-}
 # etcd's WithRequireLeader: a member cut off from its cluster fails the call, or cancels the
 # watch, with "no leader" instead of serving a tree that no longer moves.
 _REQUIRE_LEADER = ("hasleader", "true")
-
-
-class StoreUnavailable(TransientError):
-    """etcd could not be reached or dropped the connection."""
 
 
 class Compacted(Exception):
@@ -80,23 +73,27 @@ class WatchBatch:
 
 
 class Store:
-    """A connection to one of the etcd endpoints; `reconnect` moves on to the next one."""
+    """A connection to one of the etcd endpoints; `reconnect` moves on to the next one.
+    ``security``: TLS and the user (default: plain http://, no auth)."""
 
     def __init__(
         self,
         endpoints: Sequence[tuple[str, int]],
         timeout: float = 5.0,
         max_receive: int = MAX_RECEIVE,
+        *,
+        security: Security = PLAIN,
     ) -> None:
         self._endpoints = itertools.cycle(endpoints)
         self._timeout = timeout
-        self._options = {**_CHANNEL_OPTIONS, "grpc.max_receive_message_length": max_receive}
+        self._security = security
+        self._options = {**CHANNEL_OPTIONS, "grpc.max_receive_message_length": max_receive}
         self._client = self._new_client()
         self._retiring: set[asyncio.Task[None]] = set()
 
-    def _new_client(self) -> aetcd.Client:
+    def _new_client(self) -> EtcdClient:
         host, port = next(self._endpoints)
-        return aetcd.Client(host=host, port=port, timeout=self._timeout, options=self._options)
+        return EtcdClient(host, port, self._security, timeout=self._timeout, options=self._options)
 
     async def close(self) -> None:
         """Close the connection, and any older one still retiring."""
@@ -117,60 +114,103 @@ class Store:
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
-    async def _retire(self, client: aetcd.Client) -> None:
+    async def _retire(self, client: EtcdClient) -> None:
         try:
             await asyncio.sleep(self._timeout + 1)
         finally:
             await _close_quietly(client)
 
     @contextlib.asynccontextmanager
-    async def _guard(self, what: str) -> AsyncIterator[aetcd.Client]:
+    async def _guard(self, what: str) -> AsyncIterator[EtcdClient]:
+        client = self._client
         try:
-            await self._client.connect()
-            yield self._client
-        except rpc.AioRpcError as error:
-            message = f"etcd {what}: {error.code().name}: {error.details()}"
-            raise StoreUnavailable(message) from error
-        except (aetcd.exceptions.ClientError, OSError, TimeoutError) as error:
+            await client.connect()
+            yield client
+        except (rpc.AioRpcError, aetcd.exceptions.ClientError) as error:
+            raise failure(what, client, error) from error
+        except (OSError, TimeoutError) as error:
             raise StoreUnavailable(f"etcd {what}: {type(error).__name__}: {error}") from error
+
+    async def _call(self, what: str, call: Callable[[EtcdClient], Awaitable[T]]) -> T:
+        """``call`` on the connection; after a stale token, once more with a fresh one."""
+        try:
+            async with self._guard(what) as client:
+                return await call(client)
+        except StaleToken as stale:
+            await self._renew(stale)
+        async with self._guard(what) as client:
+            return await call(client)
+
+    async def _renew(self, stale: StaleToken) -> None:
+        async with self._guard("authenticate"):
+            await stale.client.renew_token(stale.token)
+
+    async def probe(self) -> None:
+        """Connect and ask for the member's status: raise StoreRefused if etcd refuses our
+        certificate or password (key permissions are not checked); etcd out of reach is no
+        answer yet (it may come up later)."""
+        ask = rpc.StatusRequest()
+        with contextlib.suppress(StoreUnavailable):
+            await self._call(
+                "probe", lambda c: c.maintenancestub.Status(ask, timeout=self._timeout)
+            )
 
     async def read(self, prefixes: Sequence[str]) -> tuple[int, list[list[KeyValue]]]:
         """Every key under each prefix, all at one revision; returns (revision, lists)."""
         revision = 0
         results = []
         for prefix in prefixes:
-            revision, kvs = await self._read_prefix(prefix.encode(), revision)
+            pages = functools.partial(self._pages, prefix=prefix.encode(), revision=revision)
+            revision, kvs = await self._call("read", pages)
             results.append(kvs)
         return revision, results
 
-    async def _read_prefix(self, prefix: bytes, revision: int) -> tuple[int, list[KeyValue]]:
+    async def _pages(
+        self, client: EtcdClient, prefix: bytes, revision: int
+    ) -> tuple[int, list[KeyValue]]:
         end = prefix_range_end(prefix)
         start, limit = prefix, PAGE_SIZE
         found: list[KeyValue] = []
-        async with self._guard("read") as client:
-            while True:
-                request = rpc.RangeRequest(key=start, range_end=end, limit=limit, revision=revision)
-                try:
-                    response = await client.kvstub.Range(
-                        request, timeout=self._timeout, metadata=_leader_required(client)
-                    )
-                except rpc.AioRpcError as error:
-                    if error.code() != rpc.StatusCode.RESOURCE_EXHAUSTED or limit == 1:
-                        raise
-                    limit //= 2  # the page was over the receive limit: ask for fewer keys
-                    continue
-                revision = revision or response.header.revision
-                found.extend(
-                    KeyValue(kv.key, kv.value, kv.mod_revision, kv.lease) for kv in response.kvs
+        while True:
+            request = rpc.RangeRequest(key=start, range_end=end, limit=limit, revision=revision)
+            try:
+                response = await client.kvstub.Range(
+                    request, timeout=self._timeout, metadata=_leader_required(client)
                 )
-                if not response.more:
-                    return revision, found
-                start = response.kvs[-1].key + b"\0"
-                limit = min(PAGE_SIZE, limit + limit // 4 + 1)  # grow back gently
+            except rpc.AioRpcError as error:
+                if error.code() != rpc.StatusCode.RESOURCE_EXHAUSTED or limit == 1:
+                    raise
+                limit //= 2  # the page was over the receive limit: ask for fewer keys
+                continue
+            revision = revision or response.header.revision
+            found.extend(
+                KeyValue(kv.key, kv.value, kv.mod_revision, kv.lease) for kv in response.kvs
+            )
+            if not response.more:
+                return revision, found
+            start = response.kvs[-1].key + b"\0"
+            limit = min(PAGE_SIZE, limit + limit // 4 + 1)  # grow back gently
 
     async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchBatch]:
         """Events under ``prefix`` from ``start_revision`` on, one batch per etcd response (the
-        first, the watch's creation, has none: it proves the stream is open)."""
+        first, the watch's creation, has none: it proves the stream is open). A watch refused
+        at its creation for a stale token opens once more with a fresh one; once open, it
+        delivers whatever becomes of the token."""
+        delivered = False
+        try:
+            async for batch in self._watch_once(prefix, start_revision, renewed=False):
+                delivered = True
+                yield batch
+        except StaleToken as stale:
+            if delivered:
+                raise
+            await self._renew(stale)
+        async for batch in self._watch_once(prefix, start_revision, renewed=True):
+            yield batch
+
+    async def _watch_once(
+        self, prefix: str, start_revision: int, *, renewed: bool
+    ) -> AsyncIterator[WatchBatch]:
         key = prefix.encode()
         create = rpc.WatchCreateRequest(
             key=key,
@@ -189,7 +229,7 @@ class Store:
                     if response.compact_revision:
                         raise Compacted(response.compact_revision)
                     if response.canceled:
-                        raise StoreUnavailable(f"etcd watch canceled: {response.cancel_reason}")
+                        raise canceled(client, response.cancel_reason, renewed=renewed)
                     events = [_event(e) for e in response.events]
                     progress = 0 if events or response.created else response.header.revision
                     yield WatchBatch(events, progress, response.header.revision)
@@ -199,49 +239,49 @@ class Store:
 
     async def get(self, key: str) -> KeyValue | None:
         """One key, or None."""
-        async with self._guard("get") as client:
-            found = await client.get(key.encode())
+        found = await self._call("get", lambda client: client.get(key.encode()))
         return None if found is None else KeyValue(found.key, found.value, found.mod_revision)
 
     async def put(self, key: str, value: bytes = b"", lease: int = 0) -> int:
         """Set one key (on ``lease`` if given); return the revision of the put."""
-        async with self._guard("put") as client:
-            response = await client.put(key.encode(), value, lease=lease or None)
+        response = await self._call(
+            "put", lambda client: client.put(key.encode(), value, lease=lease or None)
+        )
         return int(response.header.revision)
 
     async def grant(self, ttl: int) -> int:
         """A new lease of ``ttl`` seconds; returns its id."""
-        async with self._guard("lease grant") as client:
-            lease = await client.lease(ttl)
+        lease = await self._call("lease grant", lambda client: client.lease(ttl))
         return int(lease.id)
 
     async def keep_alive(self, lease: int) -> int:
         """Refresh ``lease``; return its new TTL, 0 if it has expired."""
-        async with self._guard("lease keep-alive") as client:
-            reply = await client.refresh_lease(lease)
+        reply = await self._call("lease keep-alive", lambda client: client.refresh_lease(lease))
         return int(reply.TTL) if reply is not None else 0
 
     async def revoke(self, lease: int) -> None:
         """Revoke ``lease``: its keys vanish at once (a lease already expired is fine)."""
-        async with self._guard("lease revoke") as client:
+
+        async def revoke(client: EtcdClient) -> None:
             try:
                 await client.revoke_lease(lease)
             except aetcd.exceptions.ClientError as error:
                 if "lease not found" not in str(error):
                     raise
 
+        await self._call("lease revoke", revoke)
+
     async def delete(self, key: str) -> bool:
         """Delete one key; True if it existed."""
-        async with self._guard("delete") as client:
-            deleted = await client.delete(key.encode())
+        deleted = await self._call("delete", lambda client: client.delete(key.encode()))
         return deleted is not None
 
 
-def _leader_required(client: aetcd.Client) -> tuple[tuple[str, str], ...]:
+def _leader_required(client: EtcdClient) -> tuple[tuple[str, str], ...]:
     return (*(client.metadata or ()), _REQUIRE_LEADER)
 
 
-async def _close_quietly(client: aetcd.Client) -> None:
+async def _close_quietly(client: EtcdClient) -> None:
     with contextlib.suppress(Exception):
         await client.close()
 

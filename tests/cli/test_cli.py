@@ -37,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("aws_env")
     (["run", "--etcd-endpoints", "ftp://x"], ["--etcd-endpoints"]),
     (["run", "--log-format", "xml"], ["--log-format"]),
     (["run", "--nope"], ["--nope"]),
-    ([], ["required", "run,plan,member,forget,register,agent,render,status,local"]),
+    ([], ["required", "run,plan,member,forget,release,register,agent,render,status,local"]),
     (["member"], ["required", "add,rm,ls"]),
 ])  # fmt: skip
 async def test_bad_flag_exits_2_naming_it(args: list[str], names: list[str]) -> None:
@@ -194,6 +194,8 @@ async def test_plan_pending_exits_3_and_writes_nothing(
     )
     zone = cloud.create_zone("example.com")
     await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{new}".encode(), b"")
+    # "web" is recorded too, so this is no tree gone empty (SPEC §10): "old" is emptied.
+    await etcd.put(b"/lbManagerState/elb/us-east-1/web", b"")
     await etcd.put(
         f"/lbManager/route53/us-east-1/{zone}/www.example.com/multiple/10.0.0.1".encode(), b""
     )
@@ -210,7 +212,10 @@ async def test_plan_pending_exits_3_and_writes_nothing(
     assert cloud.elb_instances("web") == set()
     assert cloud.elb_instances("old") == {stale}
     assert cloud.records(zone) == {}
-    assert await etcd_keys(etcd, "/lbManagerState/") == {"/lbManagerState/elb/us-east-1/old"}
+    assert await etcd_keys(etcd, "/lbManagerState/") == {
+        "/lbManagerState/elb/us-east-1/old",
+        "/lbManagerState/elb/us-east-1/web",
+    }
 
 
 @pytest.mark.parametrize("key", [ELB_KEY, f"/lbManager/{ELB_KEY}"])

@@ -14,7 +14,9 @@ from servers import EtcdServer
 from lbmanager.cli.main import COMMANDS
 
 KEY = "elb/us-east-1/web/multiple/i-0123456789abcdef0"
-STORE = {"--etcd-endpoints", "--prefix", "--log-level", "--log-format"}
+STORE = {"--etcd-endpoints", "--prefix", "--log-level", "--log-format"} | {
+    "--etcd-cacert", "--etcd-cert", "--etcd-key", "--etcd-user", "--etcd-password-file"
+}  # fmt: skip
 REGISTER = {
     "--ttl",
     "--value",
@@ -38,16 +40,19 @@ AGENT = {
 CLOUD = {"--state-prefix", "--route53-ttl", "--route53-rps", "--policy", "--render-config"} | {
     "--elb-describe-rps", "--elb-describe-burst", "--elb-write-rps", "--elb-write-burst"
 }  # fmt: skip
+# A following service: `run` and `render`.
+SERVICE = {"--resync-interval", "--dry-run", "--removal-delay", "--election", "--leader-ttl"}
 FLAGS = {
-    "run": STORE | CLOUD | {"--resync-interval", "--dry-run", "--status-addr"},
+    "run": STORE | CLOUD | SERVICE | {"--status-addr"},
     "plan": STORE | CLOUD,
     "member add": STORE | {"--value"},
     "member rm": STORE,
     "member ls": STORE,
     "forget": STORE | {"--state-prefix"},
+    "release": STORE | {"--state-prefix"},
     "register": STORE | REGISTER,
     "agent": STORE | AGENT | {"--status-addr"},
-    "render": STORE | {"--state-prefix", "--resync-interval", "--dry-run", "--config", "--once"},
+    "render": STORE | SERVICE | {"--state-prefix", "--config", "--once"},
     "status": {"--status-addr", "--json", "--log-level", "--log-format"},
     "local": {"--no-demo"},
 }

@@ -9,12 +9,11 @@ from pydantic import ValidationError
 
 from lbmanager.cli import flags
 from lbmanager.plan.policy import Policy
+from lbmanager.presence.settings import AgentSettings, RegisterSettings
 from lbmanager.settings import (
-    AgentSettings,
     MemberAddSettings,
     MemberLsSettings,
     PlanSettings,
-    RegisterSettings,
     Settings,
     service_settings,
 )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import aetcd
 import aiohttp
 import pytest
-from cli_helpers import RunningCli, cli_env, running_cli
+from cli_helpers import RunningCli, cli_env, run_cli, running_cli
 from cloud_calls import REGISTER, StampedCalls, call_instances, elb_key
 from etcd_cluster import EtcdCluster
 from fault_proxy import FaultProxy
@@ -118,6 +118,8 @@ async def test_of_three_copies_exactly_one_writes(
         for standby in standbys:
             await standby.cli.wait_line(r"standby: .* leads")
             assert await standby.role() == ("standby", "lbmanager_leader 0.0")
+            printed = await run_cli("status", "--status-addr", standby.status_addr, env=cli_env())
+            assert printed.stdout.splitlines()[-1].startswith("standby: "), printed
         assert await leader.role() == ("leader", "lbmanager_leader 1.0")
 
 

@@ -74,7 +74,8 @@ async def test_one_transaction_of_many_keys_is_one_call_each_way(
     """Ten keys put in one txn are one register call; six deleted in one txn one deregister."""
     ids = cloud.run_instances(10)
     cloud.create_elb("web")
-    async with running_service(settings):
+    # Six of ten at once is a mass removal (SPEC §10): no delay here, the calls are the point.
+    async with running_service(tuned(settings, removal_delay=0)):
         await put_all(etcd, [elb_key("web", "multiple", i) for i in ids])
         await wait_for(lambda: cloud.elb_instances("web") == set(ids), what="all registered")
         await delete_all(etcd, [elb_key("web", "multiple", i) for i in ids[:6]])
@@ -216,12 +217,14 @@ async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR
     register_by_hand(cloud, "web", stray)
     register_by_hand(cloud, "old", old)
     zone = cloud.create_zone("example.com")
-    # "old" is a managed target whose keys are gone: a real run would empty and forget it.
+    # "old" is a managed target whose keys are gone: a real run would empty and forget it
+    # ("web" is managed too and has keys, so this is no tree gone empty: SPEC §10).
     await put_all(
         etcd,
         [
             elb_key("web", "multiple", a),
             state_key(elb_target("old")),
+            state_key(elb_target("web")),
             dns_key(zone, "www.example.com", "10.0.0.1"),
         ],
     )
@@ -230,7 +233,8 @@ async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR
         for target in (elb_target("web"), elb_target("old"), dns_target(zone, "www.example.com")):
             await reports.wait(target)
     assert {c.action for c in proxy.calls} <= {DESCRIBE, "GetHostedZone", "ListResourceRecordSets"}
-    assert await keys_under(etcd, b"/lbManagerState/") == {state_key(elb_target("old"))}
+    managed = {state_key(elb_target("old")), state_key(elb_target("web"))}
+    assert await keys_under(etcd, b"/lbManagerState/") == managed
     assert (cloud.elb_instances("web"), cloud.elb_instances("old")) == ({stray}, {old})
     assert cloud.records(zone) == {}
     planned = [m for m in caplog.messages if m.startswith("would apply")]
@@ -246,22 +250,26 @@ async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR
 async def test_target_whose_keys_vanished_while_down_is_emptied_at_start(
     etcd: aetcd.Client, cloud: Cloud, settings: Settings, reports: SyncReports
 ) -> None:
-    """The managed-target record makes the next start deregister everything, then drops it."""
-    a, b = cloud.run_instances(2)
+    """The managed-target record makes the next start deregister everything, then drops it
+    (another managed ELB keeps its keys: a tree with none waits for a release, SPEC §10)."""
+    a, b, c = cloud.run_instances(3)
     cloud.create_elb("web")
+    cloud.create_elb("other")
     keys = [elb_key("web", "multiple", a), elb_key("web", "multiple", b)]
-    await put_all(etcd, keys)
+    await put_all(etcd, [*keys, elb_key("other", "multiple", c)])
     async with running_service(settings):
         await reports.wait(elb_target("web"))
+        await reports.wait(elb_target("other"))
     assert cloud.elb_instances("web") == {a, b}
-    assert await keys_under(etcd, b"/lbManagerState/") == {state_key(elb_target("web"))}
+    other = state_key(elb_target("other"))
+    assert await keys_under(etcd, b"/lbManagerState/") == {state_key(elb_target("web")), other}
     await delete_all(etcd, keys)
     reports.seen.clear()
     async with running_service(settings):
         emptied = await reports.wait(elb_target("web"))
     assert emptied == TargetResult(elb_target("web"), tuple(f"- {i}" for i in sorted((a, b))))
     assert cloud.elb_instances("web") == set()
-    assert await keys_under(etcd, b"/lbManagerState/") == set()
+    assert await keys_under(etcd, b"/lbManagerState/") == {other}
 
 
 async def test_forgotten_keyless_target_is_not_emptied(

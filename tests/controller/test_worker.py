@@ -28,6 +28,7 @@ class RecordingUnit:
         self.gate: asyncio.Event | None = None
         self.failures: list[Exception] = []
         self.in_sync = asyncio.Event()
+        self.retry_after: list[float] = []  # what each sync asks for, oldest first (then none)
 
     def add(self, target: Target) -> None:
         """Nothing to remember."""
@@ -45,7 +46,9 @@ class RecordingUnit:
         self.in_sync.clear()
         if self.failures:
             raise self.failures.pop(0)
-        return [TargetResult(WEB)]
+        return [
+            TargetResult(WEB, retry_after=self.retry_after.pop(0) if self.retry_after else None)
+        ]
 
 
 @pytest.fixture
@@ -272,3 +275,29 @@ async def test_unexpected_error_is_reported_and_the_worker_lives_on(worker: tupl
     running.kick()
     await wait_for(lambda: len(reports) == 2)
     assert reports[1] == [TargetResult(WEB)]
+
+
+async def test_a_unit_asking_to_sync_again_is_kicked_by_the_clock(settling: Settling) -> None:
+    """A result with ``retry_after`` (a held removal to look at again) makes the worker sync
+    again that many seconds after the sync, without a kick; then it waits for kicks again."""
+    settling.unit.retry_after = [30.0, 10.0]
+    await settling.kick()
+    assert settling.clock.wake_at == 30.0
+    await settling.run_until(100.0)
+    assert settling.sync_times() == [0.0, 30.0, 40.0]
+    assert settling.clock.wake_at is None
+
+
+async def test_a_kick_before_the_retry_time_syncs_at_once_and_asks_again(
+    settling: Settling,
+) -> None:
+    """A kick while the worker waits for the retry time syncs as usual; that sync's own result
+    decides the next timed sync."""
+    settling.unit.retry_after = [30.0, 30.0]
+    await settling.kick()
+    await settling.run_until(8.0)
+    await settling.kick()
+    await wait_for(lambda: len(settling.reports) == 2, timeout=5, what="the kicked sync")
+    await wait_for(lambda: settling.clock.wake_at == 38.0, timeout=5, what="the new timer")
+    await settling.run_until(100.0)
+    assert settling.sync_times() == [0.0, 8.0, 38.0]

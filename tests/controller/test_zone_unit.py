@@ -10,10 +10,12 @@ import pytest
 from servers import HOST, EtcdServer
 
 from lbmanager.controller.changes import ChangeTracker
+from lbmanager.controller.guard import RemovalGuard
 from lbmanager.controller.unit import SyncContext, TargetResult
 from lbmanager.controller.zone import ZoneUnit
 from lbmanager.errors import PermanentError, SyncError, TransientError
 from lbmanager.keys.target import Target
+from lbmanager.plan.guard import Held, HoldReason
 from lbmanager.providers.api import Action, ChangeStatus, RecordChange, RecordSet
 from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
@@ -267,6 +269,7 @@ async def test_keyless_managed_name_is_emptied_then_forgotten(
     record = f"/lbManagerState/{OLD.path()}".encode()
     managed = ManagedTargets(store, "/lbManagerState", write=True)
     await managed.remember(OLD)  # it was synced before its keys went
+    await managed.remember(WWW)  # one with keys: not a tree gone empty (SPEC §10)
     assert await etcd.get(record) is not None
     route53 = FakeRoute53()
     route53.hold(a_record(OLD, "10.0.0.9"), a_record(WWW, "10.0.0.1"))
@@ -296,3 +299,28 @@ async def test_each_accepted_change_is_handed_to_the_tracker() -> None:
     pending = tracker.pending_changes()
     assert [(p.zone_id, p.names) for p in pending] == [(ZONE, (WWW.fqdn,))]
     assert pending[0].change_id == f"/change/C{len(route53.batches)}"
+
+
+async def test_a_mass_removal_from_a_name_waits_while_additions_go_ahead() -> None:
+    """Three of three addresses replaced at once: the new one is published at once beside the
+    old ones, which go only once the removal delay has passed (SPEC §10)."""
+    route53 = FakeRoute53()
+    route53.hold(a_record(WWW, "10.0.0.1", "10.0.0.2", "10.0.0.3"))
+    unit, tree = zone_unit(route53)
+    now = [0.0]
+    unit._context.guard = RemovalGuard(delay=60.0, now=lambda: now[0])
+    put(unit, tree, WWW, "10.0.0.9")
+    (result,) = await unit.sync(full=True)
+    assert result.changes == ("UPSERT A 10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.9",)
+    assert result.held == Held(
+        frozenset({"10.0.0.1", "10.0.0.2", "10.0.0.3"}), HoldReason.DELAY, 60.0
+    )
+    assert result.retry_after == 60.0
+    now[0] = 30.0
+    (result,) = await unit.sync(full=False)
+    assert result.changes == ()
+    assert result.retry_after == 30.0
+    now[0] = 60.0
+    (result,) = await unit.sync(full=False)
+    assert (result.changes, result.held) == (("UPSERT A 10.0.0.9",), None)
+    assert set(route53.held.values()) == {a_record(WWW, "10.0.0.9")}

@@ -53,6 +53,8 @@ async def test_exposition_of_a_running_service_passes_promtool(
         )
         text = exposition()
         assert value("lbmanager_leader") == 1
+        for reason in ("release", "delay"):  # SPEC §10: nothing held here
+            assert f'lbmanager_held_removals{{reason="{reason}"}} 0.0'.encode() in text
     promtool = await asyncio.create_subprocess_exec(
         "promtool", "check", "metrics", stdin=PIPE, stdout=PIPE, stderr=STDOUT
     )

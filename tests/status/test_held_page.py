@@ -1,0 +1,57 @@
+"""Held removals (SPEC §10) in `/status` and on the status page, in a real headless Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aetcd
+import aiohttp
+from browser import chromium
+from cloud_calls import state_key
+from harness import FAST_BACKOFF, Cloud, running_service, wait_for
+from servers import HOST, free_port
+from test_page import rows_of
+
+from lbmanager.controller.service import Service
+from lbmanager.keys.target import Target
+from lbmanager.settings import Settings
+from lbmanager.status.server import status_server
+
+OLD = Target("elb", "us-east-1", "old")
+
+
+async def test_status_and_page_show_removals_held_until_release(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings, tmp_path: Path
+) -> None:
+    """A recorded ELB and a tree with no keys for it: `/status` lists the held members and
+    why, the page marks the row and lists the hold with its reason."""
+    ids = sorted(cloud.run_instances(3))
+    cloud.create_elb("old")
+    cloud.elb.register_instances_with_load_balancer(
+        LoadBalancerName="old", Instances=[{"InstanceId": i} for i in ids]
+    )
+    await etcd.put(state_key(OLD), b"")
+    address = f"{HOST}:{free_port()}"
+    service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
+    async with (
+        status_server(service, address),
+        running_service(service.settings, service=service),
+        aiohttp.ClientSession(f"http://{address}") as session,
+    ):
+
+        async def held() -> object:
+            async with session.get("/status") as response:
+                (target,) = (await response.json())["targets"]
+            return target["held"]
+
+        hold = await wait_for(held, what="the hold in /status")
+        assert hold == {"members": ids, "reason": "release", "seconds_left": None}
+        dom = await chromium(tmp_path / "dom", "--dump-dom", f"http://{address}/")
+    page = rows_of(dom)
+    (row,) = page.rows
+    assert (row["target"], row["state"]) == ("elb/us-east-1/old", "removals held")
+    assert "1 holding removals" in page.text
+    assert "Removals held" in page.text
+    assert f"elb/us-east-1/old: {', '.join(ids)}" in page.text
+    assert "held until `lbmanager release`" in page.text
+    assert cloud.elb_instances("old") == set(ids)
