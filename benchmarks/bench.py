@@ -22,10 +22,11 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 import aetcd
 import uvloop
+from balancers import Balancer, ClassicElbs, balancers
 from coldstart import cold_start, moto_describe_floor, plan_tree, populate
 from live import burst, burst_elbs, latency, prepare, wait_started
 from report import Row, burst_rows, cold_rows, latency_rows, table, throttled_rows
-from rig import ServiceProcess, elb_client, machine, service_args, service_env
+from rig import ServiceProcess, machine, service_args, service_env
 from servers import HOST, EtcdServer, MotoServer, free_port
 from throttled import throttled_burst
 from timed_proxy import TimedProxy
@@ -57,61 +58,66 @@ def _args(etcd: EtcdServer, prefix: str, log_level: str) -> list[str]:
 
 
 async def _live(
-    options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client, proxy: TimedProxy
+    options: argparse.Namespace,
+    etcd_server: EtcdServer,
+    etcd: aetcd.Client,
+    proxy: TimedProxy,
+    lb: Balancer,
 ) -> list[Row]:
-    """Figures 1, 2 and 4, with one service process."""
-    prefix = "/bench"
-    async with (
-        elb_client(proxy.endpoint) as via_proxy,
-        elb_client(proxy.upstream, pool=4) as direct,
-    ):
-        await prepare(direct, etcd, prefix, options.rounds)
-        service = ServiceProcess(_args(etcd_server, prefix, "warning"), service_env(proxy.endpoint))
-        await service.start()
-        async with _watched(service):
-            await wait_started(etcd, prefix)
-            _say(
-                f"service started (pid {service.pid}); measuring latency "
-                f"({options.samples} samples + floor)..."
-            )
-            lat = await latency(etcd, via_proxy, proxy, prefix, samples=options.samples)
-            rows = latency_rows(lat)
-            _say(table(rows))
-            bursts = []
-            for round_ in range(options.rounds):
-                _say(f"burst round {round_ + 1}/{options.rounds}: 1000 puts over 20 ELBs...")
-                bursts.append(await burst(etcd, direct, proxy, prefix, names=burst_elbs(round_)))
-            rows_burst = burst_rows(bursts)
-            _say(table(rows_burst))
+    """Figures 1 and 2 (and 4 for classic ELBs), with one service process."""
+    prefix = f"/bench-{lb.kind}"
+    await prepare(lb, etcd, prefix, options.rounds)
+    service = ServiceProcess(_args(etcd_server, prefix, "warning"), service_env(proxy.endpoint))
+    await service.start()
+    async with _watched(service):
+        await wait_started(lb, etcd, prefix)
+        _say(
+            f"service started (pid {service.pid}); measuring {lb.noun} latency "
+            f"({options.samples} samples + floor)..."
+        )
+        rows = latency_rows(lb, await latency(lb, etcd, proxy, prefix, samples=options.samples))
+        _say(table(rows))
+        bursts = []
+        for round_ in range(options.rounds):
+            _say(f"burst round {round_ + 1}/{options.rounds}: 1000 puts over 20 {lb.noun}s...")
+            bursts.append(await burst(lb, etcd, proxy, prefix, names=burst_elbs(round_)))
+        rows += burst_rows(lb, bursts)
+        _say(table(rows[-6:]))
+        if isinstance(lb, ClassicElbs):
             throttled = []
             for round_ in range(options.rounds):
                 _say(f"throttled round {round_ + 1}/{options.rounds}: 300 members, 60 % throttled")
-                throttled.append(await throttled_burst(etcd, direct, proxy, prefix, round_=round_))
-            rows_throttled = throttled_rows(throttled)
-            _say(table(rows_throttled))
-            service.check_alive()
-        return rows + rows_burst + rows_throttled
+                throttled.append(
+                    await throttled_burst(etcd, lb.direct, proxy, prefix, round_=round_)
+                )
+            rows += throttled_rows(throttled)
+            _say(table(rows[-4:]))
+        service.check_alive()
+    return rows
 
 
 async def _cold(
-    options: argparse.Namespace, etcd_server: EtcdServer, etcd: aetcd.Client, proxy: TimedProxy
+    options: argparse.Namespace,
+    etcd_server: EtcdServer,
+    etcd: aetcd.Client,
+    proxy: TimedProxy,
+    lb: Balancer,
 ) -> list[Row]:
     """Figure 3, with a fresh service process on a fresh prefix."""
-    tree = plan_tree("/cold", elbs=options.cold_elbs, members=100)
-    async with elb_client(proxy.upstream, pool=16) as direct:
-        _say(f"populating {tree.keys} keys and {len(tree.members)} ELBs (not timed as a figure)...")
-        _say(f"populated in {await populate(etcd, direct, tree):.1f} s; cold start...")
-        results = []
-        for run in range(options.rounds):
-            _say(f"cold start run {run + 1}/{options.rounds}...")
-            service = ServiceProcess(
-                _args(etcd_server, tree.prefix, "info"), service_env(proxy.endpoint)
-            )
-            async with _watched(service):
-                result = await cold_start(service, proxy, tree)
-            floor = await moto_describe_floor(direct, tree)
-            results.append(dataclasses.replace(result, moto_describe_floor=floor))
-    rows = cold_rows(results)
+    tree = plan_tree(lb, f"/cold-{lb.kind}", elbs=options.cold_elbs, members=100)
+    _say(f"populating {tree.keys} keys and {len(tree.members)} {lb.noun}s (not a figure)...")
+    _say(f"populated in {await populate(etcd, lb, tree):.1f} s; cold start...")
+    results = []
+    for run in range(options.rounds):
+        _say(f"{lb.noun} cold start run {run + 1}/{options.rounds}...")
+        service = ServiceProcess(
+            _args(etcd_server, tree.prefix, "info"), service_env(proxy.endpoint)
+        )
+        async with _watched(service):
+            result = await cold_start(lb, service, proxy, tree)
+        floor = await moto_describe_floor(lb, tree)
+        results.append(dataclasses.replace(result, moto_describe_floor=floor))
+    rows = cold_rows(lb, results)
     _say(table(rows))
     return rows
 
@@ -126,9 +132,12 @@ async def main(options: argparse.Namespace) -> int:
             etcd = aetcd.Client(host=HOST, port=etcd_server.port)
             await etcd.connect()
             try:
-                rows = await _live(options, etcd_server, etcd, proxy)
-                if options.cold_elbs:
-                    rows += await _cold(options, etcd_server, etcd, proxy)
+                async with balancers(proxy.endpoint, moto.endpoint) as kinds:
+                    rows = []
+                    for lb in kinds:
+                        rows += await _live(options, etcd_server, etcd, proxy, lb)
+                    for lb in kinds if options.cold_elbs else []:
+                        rows += await _cold(options, etcd_server, etcd, proxy, lb)
             finally:
                 await etcd.close()
     _say(
@@ -163,7 +172,8 @@ def _options() -> argparse.Namespace:
         "--cold-elbs",
         type=_at_least(0),
         default=1000,
-        help="ELBs of 100 members for the cold start; 0 skips it (default 1000)",
+        help="load balancers of 100 members (of each kind) for the cold start; 0 skips it "
+        "(default 1000)",
     )
     return parser.parse_args()
 

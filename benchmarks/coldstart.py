@@ -1,25 +1,26 @@
-"""Figure 3: cold start of the service on 100,000 keys (1,000 ELBs x 100 members, in sync)."""
+"""Figure 3: cold start of the service on 100,000 keys (1,000 load balancers x 100 members, in
+sync), for either kind of load balancer (`balancers.py`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import aetcd
-from rig import REGION, ServiceProcess, create_elb, instance_id, member_key
+from balancers import Balancer
+from rig import REGION, ServiceProcess, member_key
 from timed_proxy import TimedProxy
 
-DESCRIBE = "DescribeLoadBalancers"
 TXN_OPS = 128  # etcd's default --max-txn-ops
 
 
 @dataclass(frozen=True, slots=True)
 class ColdTree:
-    """What was populated: ELB name -> its members."""
+    """What was populated: load balancer name -> its members."""
 
     prefix: str
+    kind: str
     members: dict[str, list[str]]
 
     @property
@@ -44,20 +45,23 @@ class ColdResult:
     moto_describe_floor: float
 
 
-def plan_tree(prefix: str, elbs: int = 1000, members: int = 100) -> ColdTree:
-    """Names and synthetic instance ids for the cold-start tree."""
-    return ColdTree(
-        prefix, {f"cold-{n:04d}": [instance_id() for _ in range(members)] for n in range(elbs)}
-    )
+def plan_tree(lb: Balancer, prefix: str, elbs: int = 1000, members: int = 100) -> ColdTree:
+    """Names and synthetic members for the cold-start tree."""
+    names = [f"cold-{n:04d}" for n in range(elbs)]
+    return ColdTree(prefix, lb.kind, {n: [lb.new_member() for _ in range(members)] for n in names})
 
 
-async def populate(etcd: aetcd.Client, aws: Any, tree: ColdTree, workers: int = 8) -> float:
-    """Put every key (txns of 128 puts) and create every ELB with its members registered,
-    both concurrently; also record each ELB as managed, as a previous run would have.
+async def populate(etcd: aetcd.Client, lb: Balancer, tree: ColdTree, workers: int = 8) -> float:
+    """Put every key (txns of 128 puts) and create every load balancer with its members
+    registered, both concurrently; also record each as managed, as a previous run would have.
     Returns the seconds it took."""
     started = time.perf_counter()
-    keys = [member_key(tree.prefix, elb, i) for elb, ids in tree.members.items() for i in ids]
-    keys += [f"{tree.prefix}State/elb/{REGION}/{elb}" for elb in tree.members]
+    keys = [
+        member_key(tree.prefix, name, m, tree.kind)
+        for name, members in tree.members.items()
+        for m in members
+    ]
+    keys += [f"{tree.prefix}State/{tree.kind}/{REGION}/{name}" for name in tree.members]
     batches = iter([keys[n : n + TXN_OPS] for n in range(0, len(keys), TXN_OPS)])
     elbs = iter(tree.members.items())
 
@@ -67,8 +71,8 @@ async def populate(etcd: aetcd.Client, aws: Any, tree: ColdTree, workers: int = 
             await etcd.transaction(compare=[], success=puts, failure=[])
 
     async def create_elbs() -> None:
-        for name, ids in elbs:
-            await create_elb(aws, name, ids)
+        for name, members in elbs:
+            await lb.create(name, members)
 
     await asyncio.gather(
         *(put_batches() for _ in range(workers)), *(create_elbs() for _ in range(workers))
@@ -76,16 +80,17 @@ async def populate(etcd: aetcd.Client, aws: Any, tree: ColdTree, workers: int = 
     return time.perf_counter() - started
 
 
-async def moto_describe_floor(aws: Any, tree: ColdTree, concurrency: int = 50) -> float:
-    """Seconds moto needs to answer the same 50 DescribeLoadBalancers calls (20 names each),
-    sent directly and all at once, as the service sends them."""
+async def moto_describe_floor(lb: Balancer, tree: ColdTree, concurrency: int = 50) -> float:
+    """Seconds moto needs to answer the reads of a full sync (20 load balancers per request
+    for classic ELBs, one per target group), sent directly and all at once, as the service
+    sends them."""
     names = sorted(tree.members)
     chunks = [names[n : n + 20] for n in range(0, len(names), 20)]
     gate = asyncio.Semaphore(concurrency)
 
     async def describe(chunk: list[str]) -> None:
         async with gate:
-            await aws.describe_load_balancers(LoadBalancerNames=chunk)
+            await lb.registered(chunk)
 
     started = time.perf_counter()
     await asyncio.gather(*map(describe, chunks))
@@ -93,16 +98,16 @@ async def moto_describe_floor(aws: Any, tree: ColdTree, concurrency: int = 50) -
 
 
 async def cold_start(
-    service: ServiceProcess, proxy: TimedProxy, tree: ColdTree, settle: float = 1.0
+    lb: Balancer, service: ServiceProcess, proxy: TimedProxy, tree: ColdTree, settle: float = 1.0
 ) -> ColdResult:
     """Start ``service`` and time it until its describes are answered; peak RSS after
     ``settle`` more seconds (VmHWM only grows, so a later read can only be larger)."""
     proxy.reset()
-    chunks = -(-len(tree.members) // 20)
+    chunks = -(-len(tree.members) // lb.names_per_describe)
     await service.start()
     try:
         async with asyncio.timeout(180):
-            describes = await proxy.answered_count(DESCRIBE, chunks)
+            describes = await proxy.answered_count(lb.describe_action, chunks)
     except TimeoutError:
         service.check_alive()
         raise
@@ -110,7 +115,7 @@ async def cold_start(
     service.check_alive()
     rss = service.peak_rss_mb()
     read_at = service.first_line("read ")
-    writes = [a for a in proxy.answered if a.action != DESCRIBE]
+    writes = [a for a in proxy.answered if not (a.action or "").startswith("Describe")]
     return ColdResult(
         keys=tree.keys,
         elbs=len(tree.members),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 
+from balancers import Balancer
 from coldstart import ColdResult
 from live import POLL_INTERVAL, BurstResult, LatencyResult
 from throttled import ThrottledResult
@@ -24,14 +25,14 @@ def _met(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def latency_rows(result: LatencyResult) -> list[Row]:
+def latency_rows(lb: Balancer, result: LatencyResult) -> list[Row]:
     """Figure 1: p50/p99 of the service and of the floor, and the ratio of the p50s."""
     p50, p99 = percentile(result.service, 50), percentile(result.service, 99)
     f50, f99 = percentile(result.floor, 50), percentile(result.floor, 99)
     ratio = p50 / f50
     n = len(result.service)
     return [
-        (f"put → registered, p50 ({n} samples)", _ms(p50), "", ""),
+        (f"{lb.noun}: put → registered, p50 ({n} samples)", _ms(p50), "", ""),
         ("put → registered, p99", _ms(p99), "", ""),
         ("floor (put → watch event → direct register), p50", _ms(f50), "", ""),
         ("floor, p99", _ms(f99), "", ""),
@@ -49,32 +50,32 @@ def _spread(values: list[float], unit: str, digits: int) -> str:
     return f"{median} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
-def burst_rows(results: list[BurstResult]) -> list[Row]:
+def burst_rows(lb: Balancer, results: list[BurstResult]) -> list[Row]:
     """Figure 2: write calls of the burst and the lag after the last put (median of rounds)."""
     first, limit = results[0], 2 * results[0].elbs
     calls = [float(r.register_calls) for r in results]
     most = [float(r.max_registers_per_elb) for r in results]
     return [
         (
-            f"burst: {first.keys} puts over {first.elbs} ELBs, put time",
+            f"{lb.noun} burst: {first.keys} puts over {first.elbs} {lb.noun}s, put time",
             _spread([r.put_seconds for r in results], " s", 2),
             "",
             "",
         ),
         (
-            "burst: RegisterInstancesWithLoadBalancer calls",
+            f"burst: {lb.register_action} calls",
             _spread(calls, "", 0),
             f"≤ {limit}",
             _met(statistics.median(calls) <= limit),
         ),
         (
-            "burst: most register calls for one ELB",
+            f"burst: most register calls for one {lb.noun}",
             _spread(most, "", 0),
             "≤ 2",
             _met(statistics.median(most) <= 2),
         ),
         (
-            "burst: DescribeLoadBalancers calls (ELBs new to the service)",
+            f"burst: describe calls ({lb.noun}s new to the service)",
             _spread([float(r.describe_calls) for r in results], "", 0),
             "",
             "",
@@ -129,7 +130,7 @@ def throttled_rows(results: list[ThrottledResult]) -> list[Row]:
     ]
 
 
-def cold_rows(results: list[ColdResult]) -> list[Row]:
+def cold_rows(lb: Balancer, results: list[ColdResult]) -> list[Row]:
     """Figure 3: cold start times (median of runs) and peak RSS (the largest of runs)."""
     first = results[0]
     reads = [r.tree_read for r in results if r.tree_read is not None]
@@ -138,7 +139,8 @@ def cold_rows(results: list[ColdResult]) -> list[Row]:
     writes = sum(r.write_calls for r in results)
     return [
         (
-            f"cold start ({first.keys} keys, {first.elbs} ELBs): start → tree read (log line)",
+            f"{lb.noun} cold start ({first.keys} keys, {first.elbs} {lb.noun}s): "
+            "start → tree read (log line)",
             _spread(reads, " s", 2) if reads else "n/a",
             "",
             "",
@@ -156,12 +158,12 @@ def cold_rows(results: list[ColdResult]) -> list[Row]:
             _met(first_plan < 3),
         ),
         (
-            f"cold start: start → all {first.elbs} ELBs checked ({first.describe_calls} describes)",
+            f"cold start: start → all {first.elbs} checked ({first.describe_calls} describes)",
             _spread([r.all_checked for r in results], " s", 2),
             "",
             "",
         ),
-        ("cold start: write calls (ELBs already in sync)", str(writes), "0", _met(writes == 0)),
+        ("cold start: write calls (all already in sync)", str(writes), "0", _met(writes == 0)),
         ("cold start: peak RSS (VmHWM, largest run)", f"{rss:.0f} MB", "< 250 MB", _met(rss < 250)),
         (
             f"moto alone: the same {first.describe_calls} describes, all at once",

@@ -20,7 +20,7 @@ from aiobotocore.session import get_session
 
 REGION = "us-east-1"
 ROOT = Path(__file__).resolve().parents[1]
-_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 def instance_id() -> str:
@@ -28,17 +28,18 @@ def instance_id() -> str:
     return "i-" + secrets.token_hex(9)[:17]
 
 
-def member_key(prefix: str, elb: str, instance: str) -> str:
-    """The etcd key making ``instance`` a `multiple` member of classic ELB ``elb``."""
-    return f"{prefix}/elb/{REGION}/{elb}/multiple/{instance}"
+def member_key(prefix: str, name: str, member: str, kind: str = "elb") -> str:
+    """The etcd key making ``member`` a `multiple` member of load balancer ``name`` (a classic
+    ELB, or for ``kind`` elbv2 a target group)."""
+    return f"{prefix}/{kind}/{REGION}/{name}/multiple/{member}"
 
 
 @contextlib.asynccontextmanager
-async def elb_client(endpoint: str, pool: int = 10) -> AsyncIterator[Any]:
-    """An aiobotocore classic-ELB client of ``endpoint`` with dummy credentials."""
+async def elb_client(endpoint: str, pool: int = 10, service: str = "elb") -> AsyncIterator[Any]:
+    """An aiobotocore client (classic ELB, or ``service``) of ``endpoint``, dummy credentials."""
     config = AioConfig(max_pool_connections=pool, retries={"total_max_attempts": 1})
     creator = get_session().create_client(  # type: ignore[call-overload]
-        "elb", region_name=REGION, endpoint_url=endpoint, config=config, **_CREDENTIALS
+        service, region_name=REGION, endpoint_url=endpoint, config=config, **CREDENTIALS
     )
     async with creator as client:
         yield client
@@ -66,7 +67,7 @@ def service_env(aws_endpoint: str) -> dict[str, str]:
         AWS_DEFAULT_REGION=REGION,
         AWS_ENDPOINT_URL=aws_endpoint,
         AWS_CONFIG_FILE="/dev/null",
-        AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        AWS_SHAREDCREDENTIALS_FILE="/dev/null",
         AWS_EC2_METADATA_DISABLED="true",
     )
     return env

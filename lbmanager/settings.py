@@ -110,6 +110,16 @@ class _CloudGroup(CommandSettings):
         4.0, gt=0, description="classic ELB register/deregister calls per second, whole process"
     )
     elb_write_burst: int = Field(20, ge=1, description="register/deregister calls allowed at once")
+    elbv2_describe_rps: float = Field(
+        10.0, gt=0, description="ELBv2 describe calls per second for the whole process"
+    )
+    elbv2_describe_burst: int = Field(40, ge=1, description="ELBv2 describe calls allowed at once")
+    elbv2_write_rps: float = Field(
+        4.0, gt=0, description="ELBv2 register/deregister calls per second, whole process"
+    )
+    elbv2_write_burst: int = Field(
+        20, ge=1, description="ELBv2 register/deregister calls allowed at once"
+    )
     policy: Policy = Field(
         Policy.SYNC, description="sync: add and remove; upsert-only: never remove"
     )

@@ -53,7 +53,15 @@ class ResetFault:
     rst: bool = True
 
 
-Fault = StatusFault | DelayFault | ResetFault
+@dataclass(frozen=True)
+class RewriteFault:
+    """Forward the request, then answer with `edit` applied to the upstream's body (to present
+    what the emulator cannot, e.g. a target that drains)."""
+
+    edit: Callable[[bytes], bytes]
+
+
+Fault = StatusFault | DelayFault | ResetFault | RewriteFault
 
 
 def throttling(code: str = "Throttling", status: int = 400) -> StatusFault:
@@ -218,9 +226,12 @@ class FaultProxy(AsyncService):
         ):
             rst_close(request.transport, rst=not isinstance(fault, ResetFault) or fault.rst)
             return web.Response(status=499)  # never sent: the connection is gone
-        return await self._forward(request, body)
+        response = await self._forward(request, body)
+        if isinstance(fault, RewriteFault) and isinstance(response.body, bytes):
+            response.body = fault.edit(response.body)
+        return response
 
-    async def _forward(self, request: web.Request, body: bytes) -> web.StreamResponse:
+    async def _forward(self, request: web.Request, body: bytes) -> web.Response:
         assert self._session is not None
         headers = CIMultiDict(
             (k, v) for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS

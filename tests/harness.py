@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import boto3
 
 from lbmanager.controller.service import Service
+from lbmanager.keys.segments import format_target
 from lbmanager.runtime.retry import Backoff
 from lbmanager.settings import Settings
 
@@ -67,6 +68,8 @@ class Cloud:
         self.ec2: Any = boto3.client("ec2", region_name=region)
         self.elb: Any = boto3.client("elb", region_name=region)
         self.route53: Any = boto3.client("route53", region_name=region)
+        self.elbv2: Any = boto3.client("elbv2", region_name=region)
+        self._vpc_id = ""
 
     def run_instances(self, count: int) -> list[str]:
         """Start ``count`` instances; return their ids."""
@@ -99,4 +102,41 @@ class Cloud:
             (rs["Name"], rs["Type"]): {r["Value"] for r in rs.get("ResourceRecords", [])}
             for rs in found["ResourceRecordSets"]
             if rs["Type"] in ("A", "AAAA")
+        }
+
+    def vpc(self) -> str:
+        """A VPC (10.0.0.0/16) for target groups, made on first use."""
+        if not self._vpc_id:
+            self._vpc_id = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        return self._vpc_id
+
+    def create_target_group(
+        self, name: str, port: int | None = 80, target_type: str = "instance"
+    ) -> str:
+        """Create an ELBv2 target group (type lambda: no port, protocol or VPC); return its ARN."""
+        where = {} if target_type == "lambda" else {"Protocol": "HTTP", "VpcId": self.vpc()}
+        if port is not None:
+            where["Port"] = port
+        found = self.elbv2.create_target_group(Name=name, TargetType=target_type, **where)
+        return str(found["TargetGroups"][0]["TargetGroupArn"])
+
+    def target_group_arn(self, name: str) -> str:
+        """The ARN of target group ``name``."""
+        found = self.elbv2.describe_target_groups(Names=[name])
+        return str(found["TargetGroups"][0]["TargetGroupArn"])
+
+    def register_targets(self, name: str, *targets: tuple[str, int]) -> None:
+        """Register ``(id, port)`` targets by hand, outside lbmanager."""
+        self.elbv2.register_targets(
+            TargetGroupArn=self.target_group_arn(name),
+            Targets=[{"Id": ident, "Port": port} for ident, port in targets],
+        )
+
+    def targets(self, name: str) -> set[str]:
+        """The targets of group ``name`` as lbmanager writes them (``i-0abc:80``,
+        ``[2001:db8::7]:80``), draining ones included."""
+        found = self.elbv2.describe_target_health(TargetGroupArn=self.target_group_arn(name))
+        return {
+            format_target(d["Target"]["Id"], d["Target"].get("Port"))
+            for d in found["TargetHealthDescriptions"]
         }

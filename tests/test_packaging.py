@@ -8,9 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from lbmanager.keys.paths import parse_member_path
+
 ROOT = Path(__file__).resolve().parents[1]
 UNITS = sorted([*ROOT.glob("systemd/*.service"), *ROOT.glob("fleet/*.service")])
 FLEET_UNITS = sorted(ROOT.glob("fleet/*.service"))
+# A key a unit puts or deletes with etcdctl or `lbmanager member`: the verb and the key without
+# the prefix.
+KEY_WRITE = re.compile(
+    r"etcdctl (put|del) /lbManager/(\S+)|lbmanager member (add|rm) (?:--value \S+ )?(\S+)"
+)
+# What the units' variables hold on a host (the instance id, the host's address).
+HOST_VALUES = {"EC2_INSTANCE_ID": "i-0123456789abcdef0", "EC2_PRIVATE_IPV4": "10.0.0.7",
+               "COREOS_PRIVATE_IPV4": "10.0.0.8"}  # fmt: skip
 
 
 def lines(path: Path) -> list[str]:
@@ -70,3 +80,19 @@ def test_fleet_units_do_not_call_a_local_install(unit: Path) -> None:
     assert "/usr/local/bin/lbmanager" not in text
     if "lbmanager register" in text or "lbmanager:latest" in text:
         assert "docker run" in text
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_unit_keys_are_valid_and_withdrawn_as_written(unit: Path) -> None:
+    """Each key a unit puts is a valid member key, and the unit deletes it spelled the same
+    way: `etcdctl del` compares text, and `member rm` of an ELBv2 target compares canonical
+    text (`10.0.0.7` and `10.0.0.7:80` are different keys to it)."""
+    put: set[str] = set()
+    deleted: set[str] = set()
+    for line in lines(unit):
+        for match in KEY_WRITE.finditer(line):
+            verb, path = match.group(1) or match.group(3), match.group(2) or match.group(4)
+            path = re.sub(r"\$\{(\w+)\}", lambda v: HOST_VALUES[v.group(1)], path)
+            parse_member_path(path)  # raises InvalidKey naming the reason
+            (put if verb in {"put", "add"} else deleted).add(path)
+    assert put == deleted, unit

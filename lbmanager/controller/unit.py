@@ -11,7 +11,7 @@ from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
 from lbmanager.plan.guard import Held
 from lbmanager.plan.policy import Policy
-from lbmanager.providers.api import ElbApi, Route53Api
+from lbmanager.providers.api import ElbApi, Elbv2Api, Route53Api
 from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
 
@@ -60,13 +60,16 @@ class SyncContext:
         """True while the target has keys or is still recorded as managed."""
         return bool(self.tree.entries(target)) or target in self.managed
 
-    async def held_back(self, target: Target, current: frozenset[str]) -> Held | None:
+    async def held_back(
+        self, target: Target, current: frozenset[str], desired: frozenset[str] | None = None
+    ) -> Held | None:
         """The removals from ``current`` (what the cloud holds) that this sync of ``target``
-        must not make yet (SPEC §10); None: go ahead."""
+        must not make yet (SPEC §10); None: go ahead. ``desired``: the active members in the
+        cloud's terms, when they differ from the keys' (an ELBv2 member with its port)."""
         tree = self.tree
         return await self.guard.screen(
             target,
-            tree.active_members(target),
+            tree.active_members(target) if desired is None else desired,
             current,
             has_keys=bool(tree.entries(target)),
             policy=self.policy,
@@ -119,6 +122,7 @@ class Providers:
 
     templates: TemplateSet | None = None
     elb: ElbApi | None = None
+    elbv2: Elbv2Api | None = None
     route53: Route53Api | None = None
     route53_changes: ChangeTracker | None = None
 

@@ -12,7 +12,9 @@ from lbmanager.controller.guard import RemovalGuard
 from lbmanager.controller.unit import Providers, SyncContext, TemplateSet
 from lbmanager.plan.guard import HoldReason
 from lbmanager.providers.aws import AwsClients
-from lbmanager.providers.elb import ElbLimits, ElbProvider
+from lbmanager.providers.calls import CallLimits
+from lbmanager.providers.elb import ElbProvider
+from lbmanager.providers.elbv2 import Elbv2Provider
 from lbmanager.providers.ratelimit import TokenBucket
 from lbmanager.providers.route53 import Route53Provider
 from lbmanager.runtime.metrics import HELD_REMOVALS
@@ -39,11 +41,16 @@ async def open_context(
                 templates=templates,
                 elb=ElbProvider(
                     clients,
-                    ElbLimits(
-                        describe=TokenBucket(
-                            settings.elb_describe_rps, settings.elb_describe_burst
-                        ),
-                        write=TokenBucket(settings.elb_write_rps, settings.elb_write_burst),
+                    _limits(
+                        (settings.elb_describe_rps, settings.elb_describe_burst),
+                        (settings.elb_write_rps, settings.elb_write_burst),
+                    ),
+                ),
+                elbv2=Elbv2Provider(
+                    clients,
+                    _limits(
+                        (settings.elbv2_describe_rps, settings.elbv2_describe_burst),
+                        (settings.elbv2_write_rps, settings.elbv2_write_burst),
                     ),
                 ),
                 route53=route53,
@@ -62,3 +69,8 @@ async def open_context(
                 functools.partial(context.guard.members_held, reason)
             )
         yield store, context, providers
+
+
+def _limits(describe: tuple[float, int], write: tuple[float, int]) -> CallLimits:
+    """An API's describe and write buckets from their (rate, burst) settings."""
+    return CallLimits(describe=TokenBucket(*describe), write=TokenBucket(*write))

@@ -18,6 +18,7 @@ from lbmanager.keys.segments import (
     InvalidKey,
     canonical_endpoint,
     canonical_ip,
+    canonical_target,
     canonical_upstream_name,
     checked,
 )
@@ -103,8 +104,14 @@ KINDS: dict[str, Kind] = {
         unit="lbmanager.controller.elb:ElbUnit",
         cloud=True,
     ),
-    # Announced by the label reference already; its keys and unit come with the ELBv2 issue.
-    "elbv2": Kind(None, LabelForm("REGION/TG_NAME", AgentMember.ADDRESS)),
+    "elbv2": Kind(
+        # Target group names follow the classic ELB name rule (SPEC §1).
+        KeyLayout(checked(LB_NAME, "target group name"), canonical_target),
+        LabelForm("REGION/TG_NAME", AgentMember.ADDRESS),
+        worker=str,  # serialized per target group
+        unit="lbmanager.controller.elbv2:TargetGroupUnit",
+        cloud=True,
+    ),
     "route53": Kind(
         KeyLayout(
             checked(ZONE_ID, "hosted zone id"),

@@ -95,3 +95,52 @@ def _inet_aton_reads(host: str) -> bool:
     except (OSError, ValueError):  # ValueError: an embedded NUL
         return False
     return True
+
+
+def canonical_target(value: str) -> str:
+    """An ELBv2 target: an instance id or an IP address, with an optional ``:port``; IPv6 in
+    brackets (``i-0abc``, ``i-0abc:8080``, ``10.0.0.7:80``, ``[2001:db8::7]:80``, a bare
+    ``2001:db8::7`` becomes ``[2001:db8::7]``). Without a port the target group's port is meant."""
+    if value.startswith("i-"):
+        instance, colon, port = value.partition(":")
+        checked(INSTANCE_ID, "instance id")(instance)
+        return f"{instance}:{_port(value, port)}" if colon else instance
+    if value.startswith("["):
+        address, bracket, rest = value[1:].partition("]")
+        ip = canonical_ip(address)
+        if not bracket or ":" not in ip or (rest and not rest.startswith(":")):
+            raise InvalidKey(f"bad target {value!r}: expected [IPv6] or [IPv6]:PORT")
+        return f"[{ip}]:{_port(value, rest[1:])}" if rest else f"[{ip}]"
+    if value.count(":") > 1:
+        return f"[{_ipv6(value)}]"
+    address, colon, port = value.partition(":")
+    ip = canonical_ip(address)
+    return f"{ip}:{_port(value, port)}" if colon else ip
+
+
+def split_target(target: str) -> tuple[str, int | None]:
+    """A canonical ELBv2 target as (id or IP without brackets, port or None)."""
+    if target.startswith("["):
+        address, _, rest = target[1:].partition("]")
+        return address, int(rest[1:]) if rest else None
+    ident, colon, port = target.partition(":")
+    return ident, int(port) if colon else None
+
+
+def format_target(ident: str, port: int | None) -> str:
+    """The canonical text of (id or IP, port or None): the inverse of `split_target`."""
+    host = f"[{ident}]" if ":" in ident else ident
+    return f"{host}:{port}" if port is not None else host
+
+
+def _port(value: str, port: str) -> str:
+    if not _PORT.fullmatch(port) or int(port) > 65535:
+        raise InvalidKey(f"bad target {value!r}: a port is 1-65535")
+    return port
+
+
+def _ipv6(value: str) -> str:
+    ip = canonical_ip(value)
+    if ":" not in ip:
+        raise InvalidKey(f"bad target {value!r}")
+    return ip

@@ -155,8 +155,6 @@ def _checked_tail(kind: str, tail: str) -> str:
     segments = tail.split("/")
     if len(segments) != FORMS[kind].value.count("/") + 1 or not all(segments):
         raise _Bad(f"expected {FORMS[kind].value}")
-    if KINDS[kind].key is None:
-        raise _Bad(f"kind {kind!r} is not supported yet")
     return tail
 
 

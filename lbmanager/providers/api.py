@@ -89,3 +89,31 @@ class Route53Api(Protocol):
 
     async def change_status(self, region: str, change_id: str) -> ChangeStatus:
         """The status of change ``change_id`` (GetChange)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TargetGroup:
+    """An ELBv2 target group as DescribeTargetGroups describes it; ``port`` is None for a
+    group without one (type lambda)."""
+
+    arn: str
+    name: str
+    port: int | None
+    target_type: str  # instance, ip, lambda or alb
+
+
+class Elbv2Api(Protocol):
+    """ELBv2 target group membership, as the target group unit needs it. Targets are canonical
+    text with their port (``i-0abc:80``, ``10.0.0.7:80``, ``[2001:db8::7]:80``)."""
+
+    async def target_group(self, region: str, name: str) -> TargetGroup:
+        """The target group called ``name``."""
+
+    async def target_health(self, region: str, group: TargetGroup) -> dict[str, str]:
+        """Every target of ``group`` with its state (``healthy``, ``draining``...)."""
+
+    async def register(self, region: str, group: TargetGroup, targets: Iterable[str]) -> None:
+        """Register ``targets`` in one call (more only past the provider's per-call cap)."""
+
+    async def deregister(self, region: str, group: TargetGroup, targets: Iterable[str]) -> None:
+        """Deregister ``targets`` in one call (more only past the provider's per-call cap)."""

@@ -22,6 +22,7 @@ from servers import HOST, EtcdServer, free_port
 
 INSTANCE = "i-0123456789abcdef0"
 ELB_KEY = f"elb/us-east-1/web/multiple/{INSTANCE}"
+TG = "elbv2/us-east-1/web-tg"
 BAD_SETTINGS = {
     "etcd_endpoints": "ftp://x", "prefix": "relative", "state_prefix": "relative",
     "resync_interval": "abc", "route53_ttl": "-1", "route53_rps": "0", "policy": "nope",
@@ -232,6 +233,15 @@ async def test_member_add_puts_key(etcd: aetcd.Client, etcd_server: EtcdServer, 
     ("elb/us-east-1/-web/multiple/i-01234567", "load balancer name"),
     ("route53/us-east-1/Z1/www.example.com/multiple/010.0.0.1", "IP address"),
     ("nope/us-east-1/web/multiple/i-01234567", "kind"),
+    (f"{TG}/multiple/10.0.0.7:0", "a port is 1-65535"),
+    (f"{TG}/multiple/10.0.0.7:080", "a port is 1-65535"),
+    (f"{TG}/multiple/10.0.0.7:65536", "a port is 1-65535"),
+    (f"{TG}/multiple/010.0.0.7:80", "bad IP address"),
+    (f"{TG}/multiple/[10.0.0.7]:80", "expected [IPv6]"),
+    (f"{TG}/multiple/web.example.com:80", "bad IP address"),
+    (f"{TG}/multiple/i-xyz:80", "bad instance id"),
+    ("elbv2/us-east-1/-web-tg/multiple/10.0.0.7:80", "bad target group name"),
+    ("elbv2/useast1/web-tg/multiple/10.0.0.7:80", "bad region"),
 ])  # fmt: skip
 async def test_member_add_invalid_key_exits_2(
     etcd: aetcd.Client, etcd_server: EtcdServer, key: str, reason: str

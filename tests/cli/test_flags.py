@@ -38,7 +38,8 @@ AGENT = {
     "--keep-on-exit",
 }
 CLOUD = {"--state-prefix", "--route53-ttl", "--route53-rps", "--policy", "--render-config"} | {
-    "--elb-describe-rps", "--elb-describe-burst", "--elb-write-rps", "--elb-write-burst"
+    "--elb-describe-rps", "--elb-describe-burst", "--elb-write-rps", "--elb-write-burst",
+    "--elbv2-describe-rps", "--elbv2-describe-burst", "--elbv2-write-rps", "--elbv2-write-burst",
 }  # fmt: skip
 # A following service: `run` and `render`.
 SERVICE = {"--resync-interval", "--dry-run", "--removal-delay", "--election", "--leader-ttl"}

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lbmanager.keys import kinds, segments
 from lbmanager.keys import paths as keys
+from lbmanager.keys.segments import canonical_target, split_target
 from lbmanager.presence import labels as lb
 from lbmanager.presence.container import view_from_inspect
 from lbmanager.presence.labels import (
@@ -36,28 +35,6 @@ W = "container web-1: "
 def view(labels: Mapping[str, str], **fields: Any) -> ContainerView:
     """A running container named web-1 with ``labels``."""
     return ContainerView("c0ffee", "web-1", labels, **fields)
-
-
-def host_port(value: str) -> str:
-    """The elbv2 member check a kind row would hold: ``ip:port``, ``[ip6]:port``."""
-    host, _, port = value.rpartition(":")
-    ip = segments.canonical_ip(host.removeprefix("[").removesuffix("]"))
-    if not (port.isdigit() and 0 < int(port) < 65536 and (":" in ip) == host.startswith("[")):
-        raise segments.InvalidKey(f"bad address {value!r}")
-    return f"[{ip}]:{int(port)}" if ":" in ip else f"{ip}:{int(port)}"
-
-
-@pytest.fixture
-def elbv2() -> Iterator[None]:
-    """The kind table with a key layout in the elbv2 row (ip:port members only): adding a kind
-    is a row."""
-    row = dataclasses.replace(
-        kinds.KINDS["elbv2"],
-        key=kinds.KeyLayout(segments.checked(segments.LB_NAME, "target group name"), host_port),
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(kinds.KINDS, "elbv2", row)
-        yield
 
 
 H, WEB_KEY = "203.0.113.7", f"elb/us-east-1/web/multiple/{IID}"
@@ -109,6 +86,18 @@ GOOD = {  # labels, ContainerView fields, identity, wanted keys relative to the 
         Identity(host_ip="2001:db8::7"),
         [f"{TG}/multiple/[2001:db8::7]:32768"],
     ),
+    "IPv6 canonical": (
+        {**TG_LABEL, "lbmanager.class": "single"},
+        {"ports": {80: (("2001:DB8:0::7", 8080),)}},
+        Identity(host_ip="2001:DB8:0::7"),
+        [f"{TG}/single/[2001:db8::7]:8080"],
+    ),
+    "internal IPv6": (
+        TG_LABEL,
+        {"ports": {8080: ()}, "ip": "FD00::5"},
+        INTERNAL,
+        [f"{TG}/multiple/[fd00::5]:8080"],
+    ),
     "internal": (
         {**TG_LABEL, "lbmanager.port": "8080"},
         {"ports": {80: ANY}, "ip": "172.17.0.5"},
@@ -141,7 +130,6 @@ GOOD = {  # labels, ContainerView fields, identity, wanted keys relative to the 
 }
 
 
-@pytest.mark.usefixtures("elbv2")
 @pytest.mark.parametrize(("labels", "fields", "identity", "expected"), GOOD.values(), ids=GOOD)
 def test_labels_to_keys(
     labels: dict[str, str], fields: dict[str, Any], identity: Identity, expected: list[str]
@@ -227,7 +215,6 @@ BAD = [
 ]
 
 
-@pytest.mark.usefixtures("elbv2")
 @pytest.mark.parametrize(("labels", "fields", "problem"), BAD)
 def test_bad_labels(labels: dict[str, str], fields: dict[str, Any], problem: str) -> None:
     """A bad label: one problem naming container and label; nothing wanted, not even the rest."""
@@ -255,6 +242,13 @@ def test_bad_labels(labels: dict[str, str], fields: dict[str, Any], problem: str
 def test_match_names(text: str, key: str) -> None:
     """--match REGEX=TARGET[/CLASS] searches the container name and wants TARGET."""
     assert wanted_keys(view({}), HOST, [parse_match(text)], P) == Wanted({key: ""}, [])
+
+
+def test_match_names_a_target_group() -> None:
+    """--match with an elbv2 target wants host IP and published port, in the class named."""
+    match = parse_match("^web-=elbv2/us-east-1/web-tg/single")
+    wanted = wanted_keys(view({}, ports={8080: ANY}), HOST, [match], P)
+    assert wanted == Wanted({f"{P}/{TG}/single/{H}:32768": ""}, [])
 
 
 def test_matches_with_labels() -> None:
@@ -289,7 +283,9 @@ def test_matches_with_labels() -> None:
         ("web=elb/us-east-1/-web", "bad load balancer name"),
         ("web=route53/us-east-1/Z1", "expected REGION/ZONE_ID/FQDN"),
         ("web=route53/us-east-1/z1/www.example.com", "bad hosted zone id"),
-        ("web=elbv2/us-east-1/tg", "kind 'elbv2' is not supported yet"),
+        ("web=template/nginx", "unknown kind 'template' (known: elb, elbv2, route53, upstream)"),
+        ("web=elbv2/us-east-1/-tg", "bad target group name '-tg'"),
+        ("web=elbv2/us-east-1", "expected REGION/TG_NAME"),
     ],
 )
 def test_bad_match(text: str, reason: str) -> None:
@@ -460,10 +456,7 @@ identities = st.builds(
 )
 
 
-@pytest.mark.usefixtures("elbv2")
-@settings(
-    deadline=None, max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)  # the row is constant
+@settings(deadline=None, max_examples=300)
 @given(views, identities)
 def test_arbitrary_labels_never_raise(container: ContainerView, identity: Identity) -> None:
     """Any labels give problems or keys, never an exception; every key parses back to itself."""
@@ -473,4 +466,7 @@ def test_arbitrary_labels_never_raise(container: ContainerView, identity: Identi
         parsed = keys.parse_key(key, P)
         assert isinstance(parsed, keys.MemberKey)
         assert keys.format_key(parsed, P) == key
+        if parsed.kind == "elbv2":  # always with the port: the group's own may be another
+            assert canonical_target(parsed.member) == parsed.member
+            assert split_target(parsed.member)[1] is not None
     assert all(problem.startswith(f"container {container.name}: ") for problem in wanted.problems)

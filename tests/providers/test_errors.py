@@ -98,6 +98,18 @@ CASES = [
         id="400-InvalidInstance",
     ),
     pytest.param(
+        aws("TargetGroupNotFound", 400, "One or more target groups not found"),
+        PermanentError,
+        "TargetGroupNotFound: One or more target groups not found",
+        id="elbv2-TargetGroupNotFound",
+    ),
+    pytest.param(
+        aws("InvalidTarget", 400, "The specified target does not exist"),
+        PermanentError,
+        "InvalidTarget: The specified target does not exist",
+        id="elbv2-InvalidTarget",
+    ),
+    pytest.param(
         aws("InvalidChangeBatch", 400, "outside zone"),
         PermanentError,
         "InvalidChangeBatch: outside zone",
