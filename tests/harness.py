@@ -57,7 +57,20 @@ async def running_service(
         yield service
     finally:
         stop.set()
-        await asyncio.wait_for(task, 5)
+        await _stopped(task)
+
+
+async def _stopped(task: asyncio.Task[None], within: float = 5.0) -> None:
+    """Wait for the service ``task`` to end after its stop; if it does not, fail naming where
+    every task of the loop waits (a stop that hangs is a bug to find, not to wait out)."""
+    done, _ = await asyncio.wait([task], timeout=within)
+    if not done:
+        stacks = "\n".join(
+            f"{t.get_name()}: {t.get_stack(limit=3)}" for t in asyncio.all_tasks() if not t.done()
+        )
+        task.cancel()
+        raise AssertionError(f"the service did not stop within {within} s; tasks:\n{stacks}")
+    task.result()
 
 
 class Cloud:

@@ -79,6 +79,11 @@ class Candidate:
                 finally:
                     self._set_leading(False)
                     await self._resign()
+                # A task group that meets an error drops a cancel that came at the same time:
+                # a stop must not turn into another campaign.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
         finally:
             self._set_leading(False)
 

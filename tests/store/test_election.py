@@ -12,7 +12,7 @@ import aetcd
 from harness import FAST_BACKOFF, wait_for
 from servers import HOST, EtcdServer, TcpProxy
 
-from lbmanager.store.election import Candidate
+from lbmanager.store.election import Candidate, LeadershipLost
 from lbmanager.store.etcd import Store
 
 PREFIX = "/lbManagerState/election/test"
@@ -110,3 +110,31 @@ async def test_a_deleted_key_ends_leadership(etcd_server: EtcdServer, etcd: aetc
         await etcd.delete_prefix(PREFIX.encode())
         await wait_for(lambda: len(a.ended) == 1, what="a to stop leading")
         await wait_for(lambda: len(a.led) == 2, what="a to lead again after campaigning")
+
+
+async def test_a_stop_that_meets_a_lost_leadership_still_stops(etcd_server: EtcdServer) -> None:
+    """A cancel that arrives as leadership is lost (the term's task group then raises the loss,
+    not the cancel) ends the candidate instead of starting another campaign."""
+    host, port = etcd_server.endpoint.removeprefix("http://").split(":")
+    store = Store([(host, int(port))], timeout=1.0)
+    elected = Candidate(store, PREFIX, 3, "a", backoff=FAST_BACKOFF)
+    leading = asyncio.Event()
+
+    async def lead() -> None:
+        leading.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise LeadershipLost("lost while stopping") from None
+
+    task = asyncio.create_task(elected.run(lead))
+    try:
+        await asyncio.wait_for(leading.wait(), 5)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the candidate campaigned again instead of stopping"
+        assert task.cancelled()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await store.close()
