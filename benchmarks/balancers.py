@@ -165,9 +165,11 @@ async def balancers(proxy_endpoint: str, moto_endpoint: str) -> AsyncIterator[li
     """Both kinds, each with a client through the proxy and one straight to moto."""
     async with (
         elb_client(proxy_endpoint) as elb_via_proxy,
-        elb_client(moto_endpoint, pool=16) as elb_direct,
+        # Straight to moto: set-up and polling, retried (moto answers 500 now and then under
+        # load while it creates 1,000 load balancers at once); never a figure.
+        elb_client(moto_endpoint, pool=16, attempts=3) as elb_direct,
         elb_client(proxy_endpoint, service="elbv2") as v2_via_proxy,
-        elb_client(moto_endpoint, pool=16, service="elbv2") as v2_direct,
+        elb_client(moto_endpoint, pool=16, service="elbv2", attempts=3) as v2_direct,
     ):
         vpc = await _vpc(moto_endpoint)
         yield [

@@ -35,9 +35,12 @@ def member_key(prefix: str, name: str, member: str, kind: str = "elb") -> str:
 
 
 @contextlib.asynccontextmanager
-async def elb_client(endpoint: str, pool: int = 10, service: str = "elb") -> AsyncIterator[Any]:
-    """An aiobotocore client (classic ELB, or ``service``) of ``endpoint``, dummy credentials."""
-    config = AioConfig(max_pool_connections=pool, retries={"total_max_attempts": 1})
+async def elb_client(
+    endpoint: str, pool: int = 10, service: str = "elb", attempts: int = 1
+) -> AsyncIterator[Any]:
+    """An aiobotocore client (classic ELB, or ``service``) of ``endpoint``, dummy credentials;
+    one attempt per call unless ``attempts`` (set-up calls, never a figure)."""
+    config = AioConfig(max_pool_connections=pool, retries={"total_max_attempts": attempts})
     creator = get_session().create_client(  # type: ignore[call-overload]
         service, region_name=REGION, endpoint_url=endpoint, config=config, **CREDENTIALS
     )
