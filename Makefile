@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 # Extra arguments: `make run ARGS=--no-demo`, `make test PYTEST_ARGS=tests/test_local.py`.
 ARGS ?=
 PYTEST_ARGS ?=
-# Three workers on two cores: most tests wait on etcd, moto, dockerd or a child process, so the
-# suite runs in under half the time of one worker. Whole files go to one worker (their fixtures
-# and ordering stay as written). PYTEST_WORKERS= runs it in this process.
-PYTEST_WORKERS ?= --numprocesses 3 --dist loadfile
+# One process by default. `make test PYTEST_WORKERS="--numprocesses 3 --dist loadfile"` runs
+# whole files in three workers, in under half the time (most tests wait on etcd, moto, dockerd
+# or a child process); under that load a service stop has hung (open: docs/design.md), so CI
+# keeps one process until it is found.
+PYTEST_WORKERS ?=
 
 .PHONY: run test lint typecheck bench clean system-deps
 

@@ -123,6 +123,11 @@ class _CloudGroup(CommandSettings):
     policy: Policy = Field(
         Policy.SYNC, description="sync: add and remove; upsert-only: never remove"
     )
+    switch_wait: Literal["health", "none"] = Field(
+        "health",
+        description="health: a single switch deregisters the old member once the new one "
+        "is healthy; none: at once",
+    )
 
 
 class _ServiceGroup(CommandSettings):

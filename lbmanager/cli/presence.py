@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from lbmanager.cli.members import open_store, parse_member
 from lbmanager.errors import usage_error
 from lbmanager.keys.paths import format_key
@@ -9,6 +11,7 @@ from lbmanager.keys.segments import InvalidKey
 from lbmanager.presence.agent import Agent, AgentConfig
 from lbmanager.presence.identity import find_identity
 from lbmanager.presence.labels import parse_match
+from lbmanager.presence.phase_watch import HeldMember
 from lbmanager.presence.register import HealthCheck, Registration
 from lbmanager.presence.register import register as hold_registration
 from lbmanager.presence.settings import AgentSettings, RegisterSettings
@@ -19,12 +22,14 @@ from lbmanager.status.agent_server import agent_status_server
 async def register(settings: RegisterSettings) -> int:
     """`lbmanager register KEY... [--exec -- CMD]`: hold the keys on a lease (presence.md)."""
     keys: dict[str, bytes] = {}
+    members: dict[HeldMember, None] = {}  # in order, once each
     for given in settings.keys:
         try:
             key = parse_member(given, settings.prefix, settings.value)
         except InvalidKey as error:
             return usage_error(f"key {given!r}: {error}")
         keys[format_key(key, settings.prefix)] = settings.value.encode()
+        members[HeldMember(key.target, key.member)] = None
     health = None
     if settings.health_url:
         health = HealthCheck(
@@ -34,7 +39,17 @@ async def register(settings: RegisterSettings) -> int:
             settings.healthy_threshold,
             settings.unhealthy_threshold,
         )
-    job = Registration(keys, settings.ttl, health, settings.command, settings.drain or 0.0)
+    job = Registration(
+        keys,
+        settings.ttl,
+        health,
+        settings.command,
+        settings.drain,
+        tuple(members),
+        settings.state_prefix,
+        # systemd's `Type=notify` handshake: read here, at the edge, like the flags.
+        os.environ.get("NOTIFY_SOCKET", ""),
+    )
     async with open_store(settings, probe=True) as store:
         return await hold_registration(store, job)
 

@@ -37,7 +37,7 @@ async def plan(settings: PlanSettings) -> int:
     _print_plan(sorted(results, key=lambda r: str(r.target)), context)
     print_malformed([(m.key, m.reason) for m in context.tree.malformed.values()])
     # A held removal is pending too: the cloud is not what the tree says (SPEC §10).
-    if any(r.changes or r.held for r in results):
+    if any(r.changes or r.held or r.switch for r in results):
         return EXIT_PENDING
     return 1 if any(r.error for r in results) else 0
 
@@ -47,10 +47,14 @@ def _print_plan(results: list[TargetResult], context: SyncContext) -> None:
     now = context.guard.now()
     for result in results:
         held = result.held.describe(now) if result.held else []
-        lines = list(result.changes) or ([] if result.error or held else ["in sync"])
+        lines = list(result.changes) or (
+            [] if result.error or held or result.switch else ["in sync"]
+        )
         if result.target in context.managed and not context.tree.entries(result.target):
             lines = [f"{line} (no keys left: emptying)" for line in lines]
         lines += held
+        if result.switch:
+            lines.append(result.switch)
         if result.error:
             lines.append(f"ERROR {result.error}")
         rows += [(str(result.target) if i == 0 else "", line) for i, line in enumerate(lines)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lbmanager.controller.balancer import BalancerUnit, Seen
 from lbmanager.controller.unit import Providers, SyncContext, opened
 from lbmanager.keys.target import Target
+from lbmanager.plan.phases import Phase, elb_phase
 from lbmanager.providers.api import ElbApi
 
 
@@ -21,8 +22,18 @@ class ElbUnit(BalancerUnit[str]):
         return cls(target, context, opened(providers.elb, "ELB"))
 
     async def _read(self) -> Seen[str]:
+        # Registered instances come from DescribeLoadBalancers (shared by up to 20 ELBs), the
+        # phases from one DescribeInstanceHealth per ELB: a full sync's extra call.
         target = self._target
-        return Seen(target.name, await self._provider.instances(target.region, target.name))
+        instances = await self._provider.instances(target.region, target.name)
+        return await self._observe(Seen(target.name, instances))
+
+    async def _observe(self, known: Seen[str]) -> Seen[str]:
+        return Seen(known.where, known.members, await self._health(known.where))
+
+    async def _health(self, name: str) -> dict[str, Phase]:
+        found = await self._provider.instance_health(self._target.region, name)
+        return {i: elb_phase(state, why) for i, (state, why) in found.items()}
 
     async def _register(self, where: str, members: frozenset[str]) -> None:
         await self._provider.register(self._target.region, where, members)

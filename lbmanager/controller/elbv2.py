@@ -7,7 +7,8 @@ from lbmanager.controller.balancer import BalancerUnit, Seen
 from lbmanager.controller.unit import Providers, SyncContext, opened
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
-from lbmanager.plan.targets import MANAGED_TYPES, registered, resolve_targets
+from lbmanager.plan.phases import elbv2_phase
+from lbmanager.plan.targets import MANAGED_TYPES, registered, resolve_targets, spelled
 from lbmanager.providers.api import Elbv2Api, TargetGroup
 
 
@@ -35,9 +36,18 @@ class TargetGroupUnit(BalancerUnit[TargetGroup]):
                 f"target group {name} is of type {group.target_type}: lbmanager manages "
                 "groups of type instance and ip"
             )
+        return await self._observe(Seen(group, frozenset()))
+
+    async def _observe(self, known: Seen[TargetGroup]) -> Seen[TargetGroup]:
+        group = known.where
+        states = await self._provider.target_health(self._target.region, group)
         # A draining target is not registered: one whose key is back is registered at once
         # (RegisterTargets takes a draining target back); the others are left to drain.
-        return Seen(group, registered(await self._provider.target_health(region, group)))
+        health = {t: elbv2_phase(state) for t, state in states.items()}
+        return Seen(group, registered(states), health)
+
+    def _spell(self, where: TargetGroup) -> dict[str, frozenset[str]]:
+        return spelled(self._context.tree.active_members(self._target), port=where.port)
 
     def _desired(self, where: TargetGroup) -> tuple[frozenset[str], str | None]:
         resolved = resolve_targets(

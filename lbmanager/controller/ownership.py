@@ -27,6 +27,7 @@ async def needing_sync(
         ):
             finished.append(target)
             context.guard.forget(target)
+            await context.phases.forget(target)
         else:
             wanted.append(target)
     return wanted, finished
@@ -50,4 +51,5 @@ async def write_owned(
     errors = await write()
     for target in keyless - errors.keys():
         await context.managed.forget(target)
+        await context.phases.forget(target)
     return errors

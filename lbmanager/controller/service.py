@@ -129,6 +129,7 @@ class Service:
                 logger=log,
             )
             context.managed.load(records)
+            context.phases.load(records)
         try:
             async with asyncio.TaskGroup() as group:
                 self.dispatcher = changes.dispatcher = Dispatcher(
@@ -170,11 +171,23 @@ class Service:
             await asyncio.sleep(self.settings.resync_interval)
             dispatcher.kick_all()
 
+    def _note_switch(self, result: TargetResult, fields: dict[str, str]) -> None:
+        """Keep the target's waiting switch for the status; log when one starts or ends."""
+        switches, target = self.status.switches, result.target
+        before = switches.pop(target, None)
+        if result.switch is not None:
+            switches[target] = result.switch
+            if before != result.switch:
+                log.info("%s: %s", target, result.switch, extra=fields)
+        elif before is not None and result.error is None:
+            log.info("%s: switch done", target, extra=fields)
+
     def _report(self, worker: str, results: list[TargetResult]) -> None:
         verb = "would apply" if self.settings.dry_run else "applied"
         log.debug("synced %s: %d targets", worker, len(results))
         for result in results:
             fields = {"target": str(result.target)}
+            self._note_switch(result, fields)
             for change in result.changes:
                 if result.error is None or self.settings.dry_run:
                     log.info(

@@ -26,6 +26,8 @@ class Status:
     # When each target last synced without error.
     last_sync: dict[Target, datetime] = field(default_factory=dict)
     malformed_reports: int = 0
+    # The `single` switch each target's last sync left waiting for its new member (SPEC §8).
+    switches: dict[Target, str] = field(default_factory=dict)
 
 
 class TreeChanges:
@@ -61,6 +63,7 @@ class TreeChanges:
             k: r for k, r in self._reported.items() if k in tree.malformed or k in tree.warnings
         }
         context.managed.load(state_kvs)
+        context.phases.load(state_kvs)
         targets = before | set(tree.targets()) | set(context.managed) | set(self._standing)
         log.debug("full read at revision %d: %d targets", revision, len(targets))
         if self.dispatcher is not None:

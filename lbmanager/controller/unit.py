@@ -13,6 +13,7 @@ from lbmanager.plan.guard import Held
 from lbmanager.plan.policy import Policy
 from lbmanager.providers.api import ElbApi, Elbv2Api, Route53Api
 from lbmanager.state.managed import ManagedTargets
+from lbmanager.state.phases import PhaseRecord
 from lbmanager.state.tree import Tree
 
 A = TypeVar("A")
@@ -34,14 +35,16 @@ class Settle:
 @dataclass(frozen=True, slots=True)
 class TargetResult:
     """What one sync planned (and, unless dry, did) for one target, or why it could not;
-    the removals it held back (SPEC §10), and in how many seconds the unit should sync again
-    by itself to look at them (None: no need)."""
+    the removals it held back (SPEC §10), the `single` switch waiting for its new member
+    (SPEC §8), and in how many seconds the unit should sync again by itself to look at them
+    or at phases still in flight (None: no need)."""
 
     target: Target
     changes: tuple[str, ...] = ()
     error: str | None = None
     held: Held | None = None
     retry_after: float | None = None
+    switch: str | None = None
 
 
 @dataclass(slots=True)
@@ -55,6 +58,10 @@ class SyncContext:
     apply: bool = True
     # No store and no delay unless wired (`controller/wiring.py`): only the empty-tree hold.
     guard: RemovalGuard = field(default_factory=RemovalGuard)
+    # What each target's members are doing (SPEC §8); in memory only unless wired.
+    phases: PhaseRecord = field(default_factory=lambda: PhaseRecord(write=False))
+    # `--switch-wait health`: a `single` switch keeps the old member until the new is healthy.
+    switch_wait: bool = True
 
     def wanted(self, target: Target) -> bool:
         """True while the target has keys or is still recorded as managed."""
@@ -76,10 +83,19 @@ class SyncContext:
         )
 
     def result(
-        self, target: Target, changes: tuple[str, ...], error: str | None, held: Held | None
+        self,
+        target: Target,
+        changes: tuple[str, ...],
+        error: str | None,
+        held: Held | None,
+        *,
+        poll: float | None = None,
+        switch: str | None = None,
     ) -> TargetResult:
-        """A sync's result for ``target``, asking for another sync when ``held`` needs one."""
-        return TargetResult(target, changes, error, held, self.guard.retry_after(held))
+        """A sync's result for ``target``, asking for another sync when ``held`` needs one,
+        or in ``poll`` seconds (phases in flight, a switch waiting)."""
+        waits = [w for w in (self.guard.retry_after(held), poll) if w is not None]
+        return TargetResult(target, changes, error, held, min(waits, default=None), switch)
 
 
 class SyncUnit(Protocol):

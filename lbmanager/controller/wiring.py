@@ -10,16 +10,19 @@ from collections.abc import AsyncIterator
 from lbmanager.controller.changes import ChangeTracker
 from lbmanager.controller.guard import RemovalGuard
 from lbmanager.controller.unit import Providers, SyncContext, TemplateSet
+from lbmanager.keys.kinds import KINDS
 from lbmanager.plan.guard import HoldReason
+from lbmanager.plan.phases import Phase
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.calls import CallLimits
 from lbmanager.providers.elb import ElbProvider
 from lbmanager.providers.elbv2 import Elbv2Provider
 from lbmanager.providers.ratelimit import TokenBucket
 from lbmanager.providers.route53 import Route53Provider
-from lbmanager.runtime.metrics import HELD_REMOVALS
+from lbmanager.runtime.metrics import HELD_REMOVALS, MEMBERS
 from lbmanager.settings import Settings
 from lbmanager.state.managed import ManagedTargets
+from lbmanager.state.phases import PhaseRecord
 from lbmanager.state.tree import Tree
 from lbmanager.store.etcd import Store
 
@@ -63,12 +66,24 @@ async def open_context(
             route53_ttl=settings.route53_ttl,
             apply=apply,
             guard=RemovalGuard(store, settings.state_prefix, settings.removal_delay),
+            phases=PhaseRecord(store, settings.state_prefix, write=apply),
+            switch_wait=settings.switch_wait == "health",
         )
+        for kind in KINDS:
+            for phase in Phase:
+                MEMBERS.labels(kind, phase).set_function(
+                    functools.partial(_count, context.phases, kind, phase)
+                )
         for reason in HoldReason:
             HELD_REMOVALS.labels(reason).set_function(
                 functools.partial(context.guard.members_held, reason)
             )
         yield store, context, providers
+
+
+def _count(phases: PhaseRecord, kind: str, phase: Phase) -> int:
+    """Members of ``kind`` published in ``phase`` (the gauge)."""
+    return phases.counts(kind)[phase]
 
 
 def _limits(describe: tuple[float, int], write: tuple[float, int]) -> CallLimits:

@@ -41,8 +41,23 @@ def resolve_targets(
         elif own_port is None and port is None:
             refused.append(f"{member}: target group {group} has no port; give one ({member}:80)")
         else:
-            targets.add(format_target(ident, own_port if own_port is not None else port))
+            targets.add(target_of(member, port))
     return Resolved(frozenset(targets), tuple(refused))
+
+
+def target_of(member: str, port: int | None) -> str:
+    """The target a member key names: its own port, else the group's ``port``."""
+    ident, own_port = split_target(member)
+    return format_target(ident, own_port if own_port is not None else port)
+
+
+def spelled(members: Iterable[str], *, port: int | None) -> dict[str, frozenset[str]]:
+    """The members by the target each names (``i-0abc`` and ``i-0abc:80`` are one target on a
+    port-80 group): how a target's phase is published under its keys' own spelling."""
+    found: dict[str, set[str]] = {}
+    for member in members:
+        found.setdefault(target_of(member, port), set()).add(member)
+    return {target: frozenset(keys) for target, keys in found.items()}
 
 
 def registered(health: Mapping[str, str]) -> frozenset[str]:

@@ -2,7 +2,9 @@
 
 Optionally only while a health URL answers 2xx, and optionally around a child process
 (`--exec`), withdrawing the keys before the child is told to stop, so the load balancer stops
-sending traffic first.
+sending traffic first. It follows its members' published phases (SPEC §8): under systemd
+(`Type=notify`) it is ready once they are healthy at every target, and on stop the child is
+signalled once they are gone from every target (at most `--drain` seconds later).
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
+from lbmanager.plan.phases import Phase
 from lbmanager.presence.leases import KeyTaken, LeasedKeys
+from lbmanager.presence.notify import Notifier
+from lbmanager.presence.phase_watch import HeldMember, PhaseWatch
 from lbmanager.runtime.retry import Backoff
 from lbmanager.store.etcd import Store
 
@@ -49,7 +56,10 @@ class Registration:
     ttl: int
     health: HealthCheck | None = None
     command: Sequence[str] = ()
-    drain: float = 0.0
+    drain: float = 30.0  # at most, between withdrawing and signalling the child
+    members: Sequence[HeldMember] = ()  # the keys' (target, member), whose phases it follows
+    state_prefix: str = "/lbManagerState"
+    notify_socket: str = ""  # NOTIFY_SOCKET: tell systemd when ready
 
 
 async def health_changes(check: HealthCheck) -> AsyncIterator[bool]:
@@ -78,30 +88,41 @@ async def _probe(session: aiohttp.ClientSession, url: str) -> bool:
 async def register(store: Store, job: Registration, backoff: Backoff | None = None) -> int:
     """Hold the keys until a stop signal (0), a taken key (3) or the child's exit (its status)."""
     held = LeasedKeys(store, job.ttl, backoff)
+    phases = PhaseWatch(store, job.state_prefix, job.members, backoff)
+    notifier = Notifier(job.notify_socket)
     child = await _start(job.command) if job.command else None
     stopping = asyncio.Event()
     received: list[int] = []
     _handle_signals(stopping, received, child)
-    ending = {
-        asyncio.create_task(stopping.wait(), name="stop"),
-        asyncio.create_task(held.guard(), name="guard"),
-        *([asyncio.create_task(child.wait(), name="child")] if child else []),
-    }
-    helpers = {asyncio.create_task(held.keep_alive()), asyncio.create_task(_gate(held, job))}
-    try:
-        done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
-        ended = done.pop()
-        taken = ended.get_name() == "guard" and isinstance(ended.exception(), KeyTaken)
-        if ended.get_name() == "guard" and not taken:
-            ended.result()  # an unexpected failure: let it surface
-    finally:
-        for task in ending | helpers:
-            task.cancel()
-        await asyncio.gather(*ending, *helpers, return_exceptions=True)
-    await _withdraw(held, "stopping")
-    status = 0
-    if child is not None:
-        status = await _stop_child(child, received[0] if received else signal.SIGTERM, job.drain)
+    async with _running(phases.follow(), name="phases"):
+        ending = {
+            asyncio.create_task(stopping.wait(), name="stop"),
+            asyncio.create_task(held.guard(), name="guard"),
+            *([asyncio.create_task(child.wait(), name="child")] if child else []),
+        }
+        put = asyncio.Event()
+        helpers = {
+            asyncio.create_task(held.keep_alive()),
+            asyncio.create_task(_gate(held, job, put, notifier)),
+            asyncio.create_task(_announce(phases, notifier, put)),
+        }
+        try:
+            done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)
+            ended = done.pop()
+            taken = ended.get_name() == "guard" and isinstance(ended.exception(), KeyTaken)
+            if ended.get_name() == "guard" and not taken:
+                ended.result()  # an unexpected failure: let it surface
+        finally:
+            for task in ending | helpers:
+                task.cancel()
+            await asyncio.gather(*ending, *helpers, return_exceptions=True)
+        notifier.stopping()
+        await _withdraw(held, "stopping")
+        status = 0
+        if child is not None:
+            if child.returncode is None:
+                await _drain(phases, notifier, job.drain)
+            status = await _stop_child(child, received[0] if received else signal.SIGTERM)
     if taken:
         # An operator deleting the key means "stop", also for a child that exited 0 on it.
         print(f"lbmanager register: {ended.exception()}; stopped", file=sys.stderr)
@@ -109,17 +130,75 @@ async def register(store: Store, job: Registration, backoff: Backoff | None = No
     return status
 
 
-async def _gate(held: LeasedKeys, job: Registration) -> None:
+@contextlib.asynccontextmanager
+async def _running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """Run ``work`` in a task for as long as the block; a failure of it surfaces at the end."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _gate(
+    held: LeasedKeys, job: Registration, put: asyncio.Event, notifier: Notifier
+) -> None:
     """Put the keys now, or each time the health check turns healthy; withdraw when not."""
     if job.health is None:
         await _hold(held, job)
+        put.set()
         return
     log.info("putting %d keys once %s is healthy", len(job.keys), job.health.url)
+    notifier.status(f"waiting for {job.health.url} to be healthy")
     async for healthy in health_changes(job.health):
         if healthy:
             await _hold(held, job)
+            if put.is_set():  # READY=1 came, or is on its way: only the status changes
+                notifier.status(f"{job.health.url} is healthy again: keys put back")
+            put.set()
         else:
             await _withdraw(held, f"{job.health.url} is unhealthy")
+            notifier.status(f"{job.health.url} is unhealthy: keys withdrawn")
+
+
+async def _announce(phases: PhaseWatch, notifier: Notifier, put: asyncio.Event) -> None:
+    """Once the keys are put and every member is healthy at its target: READY=1 (and a log
+    line); until then a STATUS= line naming what it waits for."""
+    await put.wait()
+    started = asyncio.get_running_loop().time()
+
+    def waiting(lagging: list[str]) -> None:
+        notifier.status(f"waiting for {'; '.join(lagging)}")
+        log.debug("waiting for the members to be healthy: %s", "; ".join(lagging))
+
+    await phases.until(Phase.HEALTHY, waiting)
+    took = asyncio.get_running_loop().time() - started
+    log.info("members healthy at every target %.1f s after the keys were put", took)
+    notifier.ready()
+    notifier.status("healthy at every target")
+
+
+async def _drain(phases: PhaseWatch, notifier: Notifier, drain: float) -> None:
+    """The keys are withdrawn: wait until every member is gone from every target (deregistered
+    and drained, record deleted, reload done), at most ``drain`` seconds."""
+    log.info("waiting up to %g s for the members to be gone from every target", drain)
+    started = asyncio.get_running_loop().time()
+
+    def waiting(lagging: list[str]) -> None:
+        notifier.status(f"draining: waiting for {'; '.join(lagging)}")
+        log.info("draining: waiting for %s", "; ".join(lagging))
+
+    try:
+        async with asyncio.timeout(drain):
+            await phases.until(Phase.GONE, waiting)
+    except TimeoutError:
+        lagging = "; ".join(phases.lagging(Phase.GONE))
+        log.warning("not gone after %g s, stopping the child anyway: %s", drain, lagging)
+        return
+    took = asyncio.get_running_loop().time() - started
+    log.info("members gone from every target after %.1f s: stopping the child", took)
 
 
 async def _hold(held: LeasedKeys, job: Registration) -> None:
@@ -140,7 +219,9 @@ async def _withdraw(held: LeasedKeys, why: str) -> None:
 
 
 async def _start(command: Sequence[str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(*command)
+    # NotifyAccess=main: systemd hears register only; the child must not try to speak for it.
+    env = {name: value for name, value in os.environ.items() if name != "NOTIFY_SOCKET"}
+    return await asyncio.create_subprocess_exec(*command, env=env)
 
 
 def _handle_signals(
@@ -159,10 +240,9 @@ def _handle_signals(
             loop.add_signal_handler(signum, _send, child, signum)
 
 
-async def _stop_child(child: asyncio.subprocess.Process, signum: int, drain: float) -> int:
-    """The keys are gone: let the load balancer drain, pass the stop signal on, wait."""
+async def _stop_child(child: asyncio.subprocess.Process, signum: int) -> int:
+    """Pass the stop signal on and wait for the child's exit status."""
     if child.returncode is None:
-        await asyncio.sleep(drain)
         _send(child, signum)
     status = await child.wait()
     return 128 - status if status < 0 else status  # killed by signal N: 128 + N, as a shell

@@ -10,11 +10,22 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from lbmanager.runtime.command_settings import Arg, Flag
-from lbmanager.settings import KEY_HELP, LeaseTtl, MemberValue, StoreSettings, optional_host_port
+from lbmanager.settings import (
+    KEY_HELP,
+    LeaseTtl,
+    MemberValue,
+    StateSettings,
+    StoreSettings,
+    optional_host_port,
+)
+
+# Seconds `register --exec` waits at most for its members to be gone before stopping the child.
+DEFAULT_DRAIN = 30.0
 
 
-class RegisterSettings(StoreSettings):
-    """`lbmanager register KEY... [--exec -- CMD]` (docs/presence.md)."""
+class RegisterSettings(StateSettings):
+    """`lbmanager register KEY... [--exec -- CMD]` (docs/presence.md); --state-prefix is where
+    it reads its members' phases."""
 
     keys: Annotated[tuple[str, ...], Arg("KEY", nargs="+")] = Field(description=KEY_HELP)
     ttl: LeaseTtl = 15
@@ -29,8 +40,11 @@ class RegisterSettings(StoreSettings):
     exec: bool = Field(
         False, description="run the command after -- as a child; exit with its status"
     )
-    drain: float | None = Field(
-        None, gt=0, description="with --exec: seconds between withdrawing and stopping the child"
+    drain: float = Field(
+        DEFAULT_DRAIN,
+        gt=0,
+        description="with --exec: at most this many seconds between withdrawing and stopping "
+        "the child, while the members are not yet gone from every target",
     )
     command: Annotated[tuple[str, ...], Arg("CMD", after_dashes=True)] = Field(
         (), description="the command --exec runs"

@@ -68,6 +68,9 @@ class ElbApi(Protocol):
     async def instances(self, region: str, name: str) -> frozenset[str]:
         """The instances registered with ELB ``name``."""
 
+    async def instance_health(self, region: str, name: str) -> dict[str, tuple[str, str]]:
+        """Every instance registered with ELB ``name``: (state, description), one call."""
+
     async def register(self, region: str, name: str, instance_ids: Iterable[str]) -> None:
         """Register ``instance_ids`` in one call."""
 

@@ -14,7 +14,7 @@ DESCRIBE_BATCH = 20
 
 
 class ElbProvider:
-    """The four classic ELB calls lbmanager uses."""
+    """The five classic ELB calls lbmanager uses."""
 
     def __init__(self, clients: AwsClients, limits: CallLimits) -> None:
         self._clients = clients
@@ -33,6 +33,18 @@ class ElbProvider:
         return {
             lb["LoadBalancerName"]: frozenset(i["InstanceId"] for i in lb.get("Instances", []))
             for lb in response["LoadBalancerDescriptions"]
+        }
+
+    async def instance_health(self, region: str, name: str) -> dict[str, tuple[str, str]]:
+        """(State, Description) of each registered instance, from one DescribeInstanceHealth
+        call (also an instance that drains after deregistration, while AWS lists it)."""
+        client = await self._clients.get("elb", region)
+        await self._limits.describe.acquire()
+        with calling(f"DescribeInstanceHealth {name}", "elb"):
+            response = await client.describe_instance_health(LoadBalancerName=name)
+        return {
+            found["InstanceId"]: (found.get("State", "Unknown"), found.get("Description", ""))
+            for found in response.get("InstanceStates", [])
         }
 
     async def register(self, region: str, name: str, instance_ids: Iterable[str]) -> None:

@@ -32,8 +32,9 @@ from lbmanager.render.config import (
     load_render_config,
 )
 from lbmanager.render.engine import Compiled, RenderError
+from lbmanager.render.phases import UpstreamLoads, upstream_target
 from lbmanager.render.process import CommandFailed, expand, run_command
-from lbmanager.render.view import build_view
+from lbmanager.render.view import View, build_view
 from lbmanager.runtime.metrics import RELOADS
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,20 @@ def template_target(name: str) -> Target:
 class TemplateUnit:
     """Renders one template from the tree and swaps it in safely."""
 
-    def __init__(self, config: TemplateConfig, compiled: Compiled, context: SyncContext) -> None:
+    def __init__(
+        self,
+        config: TemplateConfig,
+        compiled: Compiled,
+        context: SyncContext,
+        loads: UpstreamLoads | None = None,
+        using: Callable[[str], list[Target]] = lambda upstream: [],
+    ) -> None:
         self.config = config
         self._compiled = compiled
         self._context = context
+        # What this process's loaded files hold, for the upstream phases (SPEC §8).
+        self._loads = loads or UpstreamLoads()
+        self._using = using
         self.settle = Settle(config.wait.min, config.wait.max)
         self.target = template_target(config.name)
         # Bytes that failed their check or reload: not retried until a full resync.
@@ -88,6 +99,7 @@ class TemplateUnit:
         unloaded = new == old and await self._reload_owed()
         if new == old and not unloaded:
             self._rejected = None
+            await self._publish_loaded(view)
             return [TargetResult(self.target)]
         if not self._context.apply:
             changes = (
@@ -104,7 +116,21 @@ class TemplateUnit:
             self._rejected = (new, str(error))
             raise
         self._rejected = None
+        await self._publish_loaded(view)
         return [TargetResult(self.target, changes=(change,))]
+
+    async def _publish_loaded(self, view: View) -> None:
+        """The server runs the rendered file: publish the phases of its upstreams' members."""
+        if not self._context.apply:
+            return
+        rendered = {u.name: frozenset(s.address for s in u.servers) for u in view.upstreams}
+        for name in sorted(self._loads.loaded(self.config.name, rendered)):
+            target = upstream_target(name)
+            templates = [t.name for t in self._using(name)] or [self.config.name]
+            active = self._context.tree.active_members(target)
+            published = self._context.phases.get(target)
+            phases = self._loads.phases(name, active, templates, published)
+            await self._context.phases.publish(target, phases)
 
     async def _swap(self, new: bytes, old: bytes | None) -> str:
         config = self.config
@@ -228,6 +254,7 @@ class Templates:
     def __init__(self, config: RenderConfig | None) -> None:
         entries = config.template if config else []
         self._entries = {t.name: (t, Compiled(t)) for t in entries}
+        self._loads = UpstreamLoads()
 
     def targets(self) -> list[Target]:
         """One pseudo-target per template, so each has a worker from the start."""
@@ -244,4 +271,4 @@ class Templates:
     def unit(self, name: str, context: SyncContext) -> TemplateUnit:
         """A fresh unit for template ``name``."""
         config, compiled = self._entries[name]
-        return TemplateUnit(config, compiled, context)
+        return TemplateUnit(config, compiled, context, self._loads, self.using)

@@ -67,6 +67,13 @@ HELD_REMOVALS = Gauge(
     ["reason"],
     registry=REGISTRY,
 )
+MEMBERS = Gauge(
+    "lbmanager_members",
+    "Members of the targets by kind and published phase (pending, healthy, unhealthy, "
+    "draining, gone).",
+    ["kind", "phase"],
+    registry=REGISTRY,
+)
 LEADER = Gauge(
     "lbmanager_leader",
     "1 while this process leads (writes to the cloud), else 0.",

@@ -70,7 +70,17 @@ async def retry(
                 try:
                     return await call()
                 except on:
+                    stop_if_cancelled()
                     if recover is not None:
                         await recover()
                     raise
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+
+def stop_if_cancelled() -> None:
+    """Raise CancelledError if this task is being cancelled. gRPC turns a cancel that lands in
+    a call into the call's own error (status CANCELLED), which would otherwise be retried as
+    etcd weather: the stop is lost, and the task never ends."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -130,3 +130,8 @@ class Tree:
     def active_members(self, target: Target) -> frozenset[str]:
         """What the cloud should hold for ``target`` (empty when it has no key)."""
         return active_members(self._by_target.get(target, {}).values())
+
+    def single(self, target: Target) -> bool:
+        """True when ``target``'s active member comes from a `single` key (SPEC §2)."""
+        entries = self._by_target.get(target, {}).values()
+        return any(e.key.member_class is MemberClass.SINGLE for e in entries)

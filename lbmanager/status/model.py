@@ -32,9 +32,12 @@ def target_status(
     error: str | None,
     pending: bool,
     held: dict[str, Any] | None = None,
+    phases: dict[str, str] | None = None,
+    switch: str | None = None,
 ) -> dict[str, Any]:
-    """One entry of `targets`: the active members, the others, how its last sync went, and
-    the removals it held back (`held_status`)."""
+    """One entry of `targets`: the active members, the others, the members' phases (SPEC §8),
+    how its last sync went, the removals it held back (`held_status`) and a `single` switch
+    waiting for its new member."""
     entries = list(entries)
     active = {e.key.member for e in active_entries(entries)}
     return {
@@ -42,11 +45,12 @@ def target_status(
         "kind": target.kind,
         "active": sorted(active),
         "inactive": sorted({e.key.member for e in entries} - active),
-        "phases": {},
+        "phases": dict(sorted((phases or {}).items())),
         "last_sync": iso_utc(last_sync) if last_sync else None,
         "error": error,
         "pending": pending,
         "held": held,
+        "switch": switch,
     }
 
 

@@ -110,6 +110,8 @@ def document(service: Service, lbmanager_version: str) -> dict[str, Any]:
             error=status.target_errors.get(target),
             pending=service.pending(target),
             held=held_status(holds.get(target), now),
+            phases=context.phases.get(target) if context else None,
+            switch=status.switches.get(target),
         )
         for target in service.targets()
     ]

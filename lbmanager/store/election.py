@@ -22,7 +22,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TypeVar
 
-from lbmanager.runtime.retry import Backoff, retry
+from lbmanager.runtime.retry import Backoff, retry, stop_if_cancelled
 from lbmanager.store.etcd import Compacted, KeyValue, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class Candidate:
                     await self._resign()
                 # A task group that meets an error drops a cancel that came at the same time:
                 # a stop must not turn into another campaign.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError
+                stop_if_cancelled()
         finally:
             self._set_leading(False)
 

@@ -2,9 +2,8 @@
 
 Reads are paged at one fixed revision so a large tree is read consistently; a page over gRPC's
 receive limit is asked for again with half as many keys. The watch uses the raw Watch stream so
-compaction and cancellation are seen as they are, not through aetcd's callback machinery.
-A call that meets an expired token takes a fresh one and is made once more; a refusal
-(certificate, password, permission) is `StoreRefused`, which no retry loop waits for.
+compaction and cancellation are seen as they are. A call that meets an expired token takes a
+fresh one and is made once more; a refusal is `StoreRefused`, which no retry loop waits for.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ import aetcd.exceptions
 from aetcd import rpc
 from aetcd.utils import prefix_range_end
 
+from lbmanager.runtime.retry import stop_if_cancelled
 from lbmanager.store.client import CHANNEL_OPTIONS, EtcdClient
 from lbmanager.store.failures import StaleToken, StoreUnavailable, canceled, failure
 from lbmanager.store.security import PLAIN, Security
@@ -127,8 +127,10 @@ class Store:
             await client.connect()
             yield client
         except (rpc.AioRpcError, aetcd.exceptions.ClientError) as error:
+            stop_if_cancelled()  # a cancel gRPC reported as the call's error
             raise failure(what, client, error) from error
         except (OSError, TimeoutError) as error:
+            stop_if_cancelled()
             raise StoreUnavailable(f"etcd {what}: {type(error).__name__}: {error}") from error
 
     async def _call(self, what: str, call: Callable[[EtcdClient], Awaitable[T]]) -> T:

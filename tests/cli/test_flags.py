@@ -27,6 +27,7 @@ REGISTER = {
     "--unhealthy-threshold",
     "--exec",
     "--drain",
+    "--state-prefix",
 }
 AGENT = {
     "--docker",
@@ -38,6 +39,7 @@ AGENT = {
     "--keep-on-exit",
 }
 CLOUD = {"--state-prefix", "--route53-ttl", "--route53-rps", "--policy", "--render-config"} | {
+    "--switch-wait",
     "--elb-describe-rps", "--elb-describe-burst", "--elb-write-rps", "--elb-write-burst",
     "--elbv2-describe-rps", "--elbv2-describe-burst", "--elbv2-write-rps", "--elbv2-write-burst",
 }  # fmt: skip

@@ -31,6 +31,10 @@ class InMemoryElb:
         self.reads += 1
         return frozenset(self.registered)
 
+    async def instance_health(self, region: str, name: str) -> dict[str, tuple[str, str]]:
+        """Every registered instance is in service."""
+        return dict.fromkeys(self.registered, ("InService", "N/A"))
+
     async def register(self, region: str, name: str, instance_ids: Iterable[str]) -> None:
         """Register, unless told to fail."""
         self._maybe_fail()

@@ -87,25 +87,32 @@ async def test_a_member_without_port_and_with_the_groups_port_is_one_target() ->
     tree.put(KEY + f"multiple/{A}", 1)
     tree.put(KEY + f"multiple/{A}:80", 2)
     (result,) = await unit.sync(full=True)
-    assert result == TargetResult(WEB, (f"+ {A}:80",))
+    # Just registered: its phase is pending, so the unit asks to look again in a second.
+    assert result == TargetResult(WEB, (f"+ {A}:80",), retry_after=1.0)
     tree.put(KEY + f"multiple/{A}:8080", 3)
     await unit.sync(full=False)
     assert api.writes == [("register", {f"{A}:80"}), ("register", {f"{A}:8080"})]
     tree.delete(KEY + f"multiple/{A}")
+    api.health = dict.fromkeys(api.health, "healthy")
     (result,) = await unit.sync(full=True)
     assert result == TargetResult(WEB)  # still a member through its :80 key
 
 
 async def test_event_driven_syncs_plan_against_what_the_unit_last_saw() -> None:
-    """After a sync, the next non-full sync neither looks the group up nor reads its health."""
+    """After a sync, the next non-full sync does not look the group up, and reads its health
+    only while a change is in flight (a member just registered is pending)."""
     api = InMemoryTargetGroup()
     unit, tree = unit_over(api)
     tree.put(KEY + f"multiple/{A}", 1)
+    api.health = {f"{A}:80": "healthy"}
     await unit.sync(full=True)
     tree.put(KEY + f"multiple/{B}", 2)
     await unit.sync(full=False)
     assert (api.lookups, api.reads) == (1, 1)
-    assert api.members() == {f"{A}:80", f"{B}:80"}
+    tree.put(KEY + f"multiple/{C}", 3)
+    await unit.sync(full=False)  # B is pending: its health is asked again
+    assert (api.lookups, api.reads) == (1, 2)
+    assert api.members() == {f"{A}:80", f"{B}:80", f"{C}:80"}
 
 
 async def test_a_failed_write_makes_the_next_sync_read_the_group() -> None:

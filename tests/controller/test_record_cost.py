@@ -20,6 +20,10 @@ class InSyncElb:
         """The one registered instance."""
         return frozenset({"i-0000000a"})
 
+    async def instance_health(self, region: str, name: str) -> dict[str, tuple[str, str]]:
+        """The one registered instance, in service."""
+        return {"i-0000000a": ("InService", "N/A")}
+
     async def register(self, region: str, name: str, instance_ids: object) -> None:
         """Never called: nothing to add."""
         raise AssertionError("unexpected register")

@@ -43,6 +43,11 @@ def register_by_hand(cloud: Cloud, name: str, *instances: str) -> None:
     )
 
 
+async def records(etcd: aetcd.Client) -> set[bytes]:
+    """The managed record's keys under the state prefix (not the phases, SPEC §8)."""
+    return {k for k in await keys_under(etcd, b"/lbManagerState/") if b"/phases/" not in k}
+
+
 async def test_single_and_multiple_keys_end_to_end(
     etcd: aetcd.Client, cloud: Cloud, settings: Settings
 ) -> None:
@@ -232,9 +237,10 @@ async def test_dry_run_writes_nothing_and_logs_each_planned_change(  # noqa: PLR
     async with running_service(tuned(settings, dry_run=True)):
         for target in (elb_target("web"), elb_target("old"), dns_target(zone, "www.example.com")):
             await reports.wait(target)
-    assert {c.action for c in proxy.calls} <= {DESCRIBE, "GetHostedZone", "ListResourceRecordSets"}
+    reads = {DESCRIBE, "DescribeInstanceHealth", "GetHostedZone", "ListResourceRecordSets"}
+    assert {c.action for c in proxy.calls} <= reads
     managed = {state_key(elb_target("old")), state_key(elb_target("web"))}
-    assert await keys_under(etcd, b"/lbManagerState/") == managed
+    assert await records(etcd) == managed
     assert (cloud.elb_instances("web"), cloud.elb_instances("old")) == ({stray}, {old})
     assert cloud.records(zone) == {}
     planned = [m for m in caplog.messages if m.startswith("would apply")]
@@ -262,14 +268,14 @@ async def test_target_whose_keys_vanished_while_down_is_emptied_at_start(
         await reports.wait(elb_target("other"))
     assert cloud.elb_instances("web") == {a, b}
     other = state_key(elb_target("other"))
-    assert await keys_under(etcd, b"/lbManagerState/") == {state_key(elb_target("web")), other}
+    assert await records(etcd) == {state_key(elb_target("web")), other}
     await delete_all(etcd, keys)
     reports.seen.clear()
     async with running_service(settings):
         emptied = await reports.wait(elb_target("web"))
     assert emptied == TargetResult(elb_target("web"), tuple(f"- {i}" for i in sorted((a, b))))
     assert cloud.elb_instances("web") == set()
-    assert await keys_under(etcd, b"/lbManagerState/") == {other}
+    assert await records(etcd) == {other}
 
 
 async def test_forgotten_keyless_target_is_not_emptied(
@@ -290,7 +296,7 @@ async def test_forgotten_keyless_target_is_not_emptied(
     await etcd.delete(elb_key("web", "multiple", a))
     forget = ForgetSettings(etcd_endpoints=settings.etcd_endpoints, target="elb/us-east-1/web")
     assert await members.forget(forget) == 0
-    assert await keys_under(etcd, b"/lbManagerState/") == {state_key(elb_target("other"))}
+    assert await records(etcd) == {state_key(elb_target("other"))}
     proxy.calls.clear()
     async with running_service(settings):
         await reports.wait(elb_target("other"), 2)

@@ -70,7 +70,8 @@ async def test_error_of_a_target_whose_keys_are_gone_is_cleared(
     await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode(), b"")
     await etcd.put(missing, b"")
     async with running_service(settings) as service:
-        assert await reports.wait(WEB) == TargetResult(WEB, (f"+ {instance}",))
+        # Just registered, its phase is pending: the unit looks again in a second.
+        assert await reports.wait(WEB) == TargetResult(WEB, (f"+ {instance}",), retry_after=1.0)
         failed = await reports.wait(NOWHERE)
         assert failed.error is not None
         assert failed.error.startswith("DescribeLoadBalancers us-east-1: LoadBalancerNotFound: ")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import aetcd
 import pytest
-from aiohttp import web
 from cli_helpers import RunningCli, assert_usage_error, cli_env, run_cli, running_cli
 from harness import wait_for
+from health_endpoint import Health, health_fixture  # noqa: F401 - the `health` fixture
 from servers import HOST, EtcdServer, TcpProxy
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -60,33 +60,6 @@ async def test_key_taken_by_another_client_exits_3(
         await cli.wait_line(f"was {said} by another client", within=1)
     if by_hand == "overwrite":
         assert (await etcd.get(KEY)).value == b"mine now"
-
-
-class Health:
-    """A local HTTP endpoint whose status the test switches; it counts the probes."""
-
-    status = 503
-    probes = 0
-
-
-@pytest.fixture
-async def health() -> AsyncIterator[tuple[Health, str]]:
-    """A health endpoint on 127.0.0.1 and its URL."""
-    state = Health()
-
-    async def answer(_: web.Request) -> web.Response:
-        state.probes += 1
-        return web.Response(status=state.status)
-
-    app = web.Application()
-    app.router.add_get("/health", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, HOST, 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    yield state, f"http://{HOST}:{port}/health"
-    await runner.cleanup()
 
 
 async def test_health_gates_the_keys(
@@ -152,17 +125,17 @@ async def exec_child(
         yield cli
 
 
-async def test_exec_withdraws_before_stopping_the_child(
+async def test_exec_without_a_phase_record_stops_the_child_at_once(
     etcd: aetcd.Client, etcd_server: EtcdServer, tmp_path: Path
 ) -> None:
-    """--exec: SIGTERM withdraws the key, waits --drain, then stops the child; its status."""
-    marker = tmp_path / "stopped"
-    async with exec_child(etcd, etcd_server, tmp_path, "--drain", "1") as cli:
-        cli.proc.send_signal(signal.SIGTERM)
-        await wait_for(lambda: _absent(etcd), what="the key withdrawn")
-        assert not marker.exists(), "the child was stopped before the key was withdrawn"
-        assert await cli.stop(signal.SIGTERM, within=10) in (7,)
-    assert marker.exists()
+    """--exec: SIGTERM withdraws the key and, with no phase record (no service publishing
+    one: the member counts as gone), stops the child without waiting out --drain; its status.
+    The order withdraw, drain, signal is in test_register_phases.py."""
+    async with exec_child(etcd, etcd_server, tmp_path, "--drain", "60") as cli:
+        assert await cli.stop(signal.SIGTERM, within=10) == 7
+        await cli.wait_line("INFO .*members gone from every target after")
+    assert await _absent(etcd)
+    assert (tmp_path / "stopped").exists()
 
 
 async def test_exec_child_exit_withdraws_and_passes_its_status(

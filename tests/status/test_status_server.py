@@ -97,7 +97,8 @@ async def test_status_reports_members_syncs_errors_and_malformed_keys(
     assert before <= last_sync <= datetime.now(UTC)
     assert web == {
         "target": "elb/us-east-1/web", "kind": "elb", "active": [c], "inactive": sorted([a, b]),
-        "phases": {}, "error": None, "pending": False, "held": None,
+        "phases": {c: "healthy"}, "error": None, "pending": False, "held": None,
+        "switch": None,
     }  # fmt: skip
     assert gone["target"] == "elb/us-east-1/gone"
     assert gone["last_sync"] is None
@@ -117,10 +118,12 @@ async def _answers(session: aiohttp.ClientSession, path: str, expected: tuple[in
 
 
 async def _settled(session: aiohttp.ClientSession) -> dict[str, Any] | None:
-    """The /status document once two targets are there and neither is pending."""
+    """The /status document once two targets are there, neither is pending and no member's
+    phase is (SPEC §8)."""
     document = await status_of(session)
     targets = document["targets"]
-    done = len(targets) == 2 and not any(t["pending"] for t in targets)
+    moving = any(p == "pending" for t in targets for p in t["phases"].values())
+    done = len(targets) == 2 and not moving and not any(t["pending"] for t in targets)
     return document if done and (targets[1]["last_sync"] and targets[0]["error"]) else None
 
 

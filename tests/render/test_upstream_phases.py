@@ -1,0 +1,94 @@
+"""Upstream member phases (SPEC §8) published by the running service's templates on a real
+etcd: `healthy` once every file rendering the upstream is loaded, `gone` once none holds it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aetcd
+import pytest
+from harness import running_service, wait_for
+from render_helpers import script, upstream_key
+
+from lbmanager.controller.service import Service
+from lbmanager.plan.phases import Phase
+from lbmanager.render.phases import UpstreamLoads
+from lbmanager.render.unit import load_templates
+from lbmanager.settings import Settings
+
+PHASES = b"/lbManagerState/phases/upstream/web"
+MEMBER = "10.0.0.1:80"
+
+
+def two_templates(tmp_path: Path, reload_of_a: Path) -> Path:
+    """a.conf (reloaded by ``reload_of_a``) and b.conf, both rendering upstream web."""
+    (tmp_path / "list.j2").write_text(
+        "{% for u in upstreams %}{% for s in u.servers %}{{ s.address }} {% endfor %}{% endfor %}"
+    )
+    entries = [
+        f'[[template]]\nsource = "list.j2"\ndestination = "{name}.conf"\n'
+        f'upstreams = ["web"]\nwait = {{ min = 0.01, max = 0.1 }}\n'
+        for name in ("a", "b")
+    ]
+    entries[0] += f'reload_command = ["{reload_of_a}"]\n'
+    path = tmp_path / "render.toml"
+    path.write_text("".join(entries))
+    return path
+
+
+async def published(etcd: aetcd.Client) -> dict[str, str] | None:
+    """The phase object of upstream web, or None."""
+    found = await etcd.get(PHASES)
+    return None if found is None else dict(json.loads(found.value))
+
+
+async def test_phases_follow_the_reloads_of_every_file(
+    settings: Settings, etcd: aetcd.Client, tmp_path: Path
+) -> None:
+    """While a.conf's reload hangs the member is pending (b.conf alone holds it); once it has
+    finished, healthy; its key deleted, gone after the reloads, then left out."""
+    release = tmp_path / "release"
+    hang = script(tmp_path / "reload.sh", f"while [ ! -e {release} ]; do sleep 0.01; done")
+    config = two_templates(tmp_path, hang)
+    service = Service(
+        settings.model_copy(update={"render_config": config}), templates=load_templates(config)
+    )
+    async with running_service(settings, service=service):
+        await etcd.put(upstream_key("web", MEMBER).encode(), b"")
+        await wait_for(
+            lambda: _is(published(etcd), {MEMBER: "pending"}), what="pending: b.conf alone"
+        )
+        assert MEMBER in (tmp_path / "b.conf").read_text()
+        release.touch()
+        await wait_for(
+            lambda: _is(published(etcd), {MEMBER: "healthy"}), what="healthy after both loads"
+        )
+        await etcd.delete(upstream_key("web", MEMBER).encode())
+        await wait_for(lambda: _is(published(etcd), {MEMBER: "gone"}), what="gone after reloads")
+
+
+async def _is(found: object, wanted: dict[str, str]) -> bool:
+    return await found == wanted  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("active", "files", "published", "wanted"),
+    [
+        ({"m"}, [{"m"}, {"m"}], {}, {"m": Phase.HEALTHY}),
+        ({"m"}, [{"m"}, set()], {}, {"m": Phase.PENDING}),
+        (set(), [{"m"}, set()], {"m": "healthy"}, {"m": Phase.DRAINING}),
+        (set(), [set(), set()], {"m": "draining"}, {"m": Phase.GONE}),
+        (set(), [set(), set()], {"m": "gone"}, {}),
+    ],
+)
+def test_phase_of_a_member_from_the_files(
+    active: set[str], files: list[set[str]], published: dict[str, str], wanted: dict[str, Phase]
+) -> None:
+    """Healthy in every file, pending in some, draining while a file still holds a member that
+    left, gone once none does, and left out once published gone."""
+    loads = UpstreamLoads()
+    for n, members in enumerate(files):
+        loads.loaded(f"t{n}", {"web": frozenset(members)})
+    found = loads.phases("web", frozenset(active), [f"t{n}" for n in range(len(files))], published)
+    assert found == wanted
