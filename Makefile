@@ -35,6 +35,7 @@ bench: $(VENV)/.installed-dev system-deps
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/status.py
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/zero_downtime.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,8 +3,10 @@ processes, and the reload wrappers that count reloads. Everything on 127.0.0.1."
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import os
 import shlex
 import socket
@@ -301,10 +303,30 @@ def running(pids: set[int]) -> set[int]:
 LOAD_BALANCERS: dict[str, type[LoadBalancer]] = {"nginx": Nginx, "haproxy": Haproxy}
 
 
-def render_config(lb: LoadBalancer, wait_min: float, wait_max: float) -> str:
-    """The render configuration (TOML) of one template for ``lb``."""
+def summary_heading(about: dict[str, str], started: float, load: float, details: str) -> str:
+    """The line above a run's summary table: the machine (``machine()``), ``details``, how long
+    the run took since ``started`` (``time.perf_counter()``) and the load average then and now."""
+    return (
+        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, "
+        f"Python {about['python']}; {details}; whole run {time.perf_counter() - started:.0f} s; "
+        f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f})\n"
+    )
+
+
+def add_lb_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--lb NAME...``: which load balancers to measure (default all)."""
+    names = sorted(LOAD_BALANCERS, reverse=True)
+    parser.add_argument("--lb", nargs="+", choices=names, default=names, help=help_text)
+
+
+def render_config(
+    lb: LoadBalancer, wait_min: float, wait_max: float, upstreams: list[str] | None = None
+) -> str:
+    """The render configuration (TOML) of one template for ``lb`` (of only ``upstreams``, if
+    given)."""
+    listed = "" if upstreams is None else f"upstreams = {json.dumps(upstreams)}\n"
     return (
         f'[[template]]\nname = "{lb.name}"\ndestination = "{lb.destination}"\n'
         f'reload_command = ["{lb.wrapper}", "{{destination}}"]\n'
-        f"wait = {{ min = {wait_min}, max = {wait_max} }}\n" + lb.template_toml()
+        f"wait = {{ min = {wait_min}, max = {wait_max} }}\n{listed}" + lb.template_toml()
     )
