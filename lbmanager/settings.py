@@ -202,8 +202,8 @@ class MemberRmSettings(StoreSettings):
     key: _MemberKeyArg
 
 
-class MemberLsSettings(StoreSettings):
-    """`lbmanager member ls [TARGET]`."""
+class MemberLsSettings(StateSettings):
+    """`lbmanager member ls [TARGET]` (the phases come from the state prefix)."""
 
     target: Annotated[str, Arg("TARGET", nargs="?")] = Field(
         "", description="only keys under this path"

@@ -27,6 +27,7 @@ from lbmanager.settings import (
     MemberRmSettings,
     StoreSettings,
 )
+from lbmanager.state.phases import parse_phases
 from lbmanager.state.tree import Tree, active_entries
 from lbmanager.store.etcd import KeyValue, Store
 
@@ -134,37 +135,41 @@ async def _remove_malformed(settings: MemberRmSettings, reason: str) -> int:
 
 async def listing(settings: MemberLsSettings) -> int:
     """`lbmanager member ls [TARGET]`: each key as active, inactive or malformed, with its
-    lease and value."""
+    member's phase (as the service published it), lease and value."""
     tree = Tree(settings.prefix)
     async with open_store(settings) as store:
-        _, (kvs,) = await store.read([tree_prefix(settings.prefix)])
+        prefixes = [tree_prefix(settings.prefix), tree_prefix(settings.state_prefix)]
+        _, (kvs, records) = await store.read(prefixes)
+    phases = parse_phases(records, settings.state_prefix)
     by_key: dict[str, KeyValue] = {}
     for kv in kvs:
         tree.put(kv.key, kv.mod_revision, kv.value)
         by_key[kv.key.decode("utf-8", "backslashreplace")] = kv
-    rows: list[tuple[str, str, str]] = []  # state, key, reason
+    rows: list[tuple[str, str, str, str]] = []  # state, phase, key, reason
     for target in sorted(tree.targets(), key=str):
         entries = tree.entries(target)
         active = {e.raw_key for e in active_entries(entries)}
+        published = phases.get(target, {})
         for entry in sorted(entries, key=lambda e: e.raw_key):
             state = "active" if entry.raw_key in active else "inactive"
-            rows.append((state, entry.raw_key, ""))
+            rows.append((state, published.get(entry.key.member, "-"), entry.raw_key, ""))
     for malformed in sorted(tree.malformed.values(), key=lambda m: m.key):
-        rows.append(("malformed", malformed.key, f"({malformed.reason})"))
+        rows.append(("malformed", "-", malformed.key, f"({malformed.reason})"))
     wanted = tree_prefix(settings.prefix) + relative(settings.target, settings.prefix)
-    _print_keys([row for row in rows if row[1].startswith(wanted)], by_key)
+    _print_keys([row for row in rows if row[2].startswith(wanted)], by_key)
     return 0
 
 
-def _print_keys(rows: list[tuple[str, str, str]], by_key: dict[str, KeyValue]) -> None:
+def _print_keys(rows: list[tuple[str, str, str, str]], by_key: dict[str, KeyValue]) -> None:
     """The rows as a table with a header; nothing at all when there is no row."""
     if not rows:
         return
-    table = [("STATE", "KEY", "LEASE", "VALUE", "")]
-    for state, key, reason in rows:
+    table = [("STATE", "PHASE", "KEY", "LEASE", "VALUE", "")]
+    for state, phase, key, reason in rows:
         kv = by_key[key]
-        table.append((state, key, f"{kv.lease:x}" if kv.lease else "-", shown(kv.value), reason))
-    widths = [*(max(len(row[i]) for row in table) for i in range(4)), 0]
+        lease = f"{kv.lease:x}" if kv.lease else "-"
+        table.append((state, phase, key, lease, shown(kv.value), reason))
+    widths = [*(max(len(row[i]) for row in table) for i in range(5)), 0]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 

@@ -286,8 +286,8 @@ async def test_member_ls_marks_states(etcd: aetcd.Client, etcd_server: EtcdServe
     result = await run_cli("member", "ls", env=cli_env(etcd_server.endpoint))
     assert result.returncode == 0, result
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["STATE", "KEY", "LEASE", "VALUE"]
-    states = {line.split()[1]: line.split()[0] for line in rows}
+    assert header.split() == ["STATE", "PHASE", "KEY", "LEASE", "VALUE"]
+    states = {line.split()[2]: line.split()[0] for line in rows}
     assert states == {
         keys[0]: "inactive",
         keys[1]: "inactive",
@@ -307,7 +307,7 @@ async def test_prefix_env_var_moves_member_commands(
     assert (await run_cli("member", "add", ELB_KEY, env=env)).returncode == 0
     assert await etcd_keys(etcd, "/") == {f"/other/{ELB_KEY}"}
     listed = await run_cli("member", "ls", env=env)
-    assert listed.stdout.split()[4:] == ["active", f"/other/{ELB_KEY}", "-", "-"], listed
+    assert listed.stdout.split()[5:] == ["active", "-", f"/other/{ELB_KEY}", "-", "-"], listed
     default = await run_cli("member", "ls", env=cli_env(etcd_server.endpoint))
     assert default.returncode == 0, default
     assert default.stdout == ""

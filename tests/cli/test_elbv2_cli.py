@@ -83,12 +83,12 @@ async def test_member_ls_lists_target_group_keys(
         await etcd.put(key.encode(), b"")
     result = await run_cli("member", "ls", TG, env=cli_env(etcd_server.endpoint))
     assert result.returncode == 0, result
-    header, *rows = (line.split(maxsplit=4) for line in result.stdout.splitlines())
-    assert header == ["STATE", "KEY", "LEASE", "VALUE"]
+    header, *rows = (line.split(maxsplit=5) for line in result.stdout.splitlines())
+    assert header == ["STATE", "PHASE", "KEY", "LEASE", "VALUE"]
     assert rows == [
-        ["inactive", keys[0], "-", "-"],
-        ["active", keys[1], "-", "-"],
-        ["malformed", keys[2], "-", "-", "(bad target '10.0.0.7:0': a port is 1-65535)"],
+        ["inactive", "-", keys[0], "-", "-"],
+        ["active", "-", keys[1], "-", "-"],
+        ["malformed", "-", keys[2], "-", "-", "(bad target '10.0.0.7:0': a port is 1-65535)"],
     ]
 
 

@@ -50,7 +50,7 @@ FLAGS = {
     "plan": STORE | CLOUD,
     "member add": STORE | {"--value"},
     "member rm": STORE,
-    "member ls": STORE,
+    "member ls": STORE | {"--state-prefix"},
     "forget": STORE | {"--state-prefix"},
     "release": STORE | {"--state-prefix"},
     "register": STORE | REGISTER,
@@ -81,7 +81,7 @@ def test_every_command_is_covered() -> None:
 @pytest.mark.parametrize(("args", "flag"), [
     (["member", "add", "--dry-run", KEY], "--dry-run"),
     (["member", "rm", "--route53-ttl", "5", KEY], "--route53-ttl"),
-    (["member", "ls", "--state-prefix", "/s"], "--state-prefix"),
+    (["member", "ls", "--policy", "sync"], "--policy"),
     (["forget", "--dry-run", "elb/us-east-1/web"], "--dry-run"),
     (["plan", "--dry-run"], "--dry-run"),
     (["register", "--dry-run", KEY], "--dry-run"),

@@ -92,22 +92,25 @@ async def test_member_rm_refuses_a_malformed_key_outside_the_prefix_or_absent(
 
 
 async def test_member_ls_shows_lease_and_value(etcd: aetcd.Client, etcd_server: EtcdServer) -> None:
-    """`member ls` has LEASE (hex, "-" without one) and VALUE (shortened, escaped, "-" when
-    empty) columns, for valid and malformed keys alike."""
+    """`member ls` has PHASE (as the service published it under the state prefix, "-" when
+    none), LEASE (hex, "-" without one) and VALUE (shortened, escaped, "-" when empty)
+    columns, for valid and malformed keys alike."""
     lease = await etcd.lease(60)
     web = "/lbManager/elb/us-east-1/web"
+    phases = b'{"i-0000000a":"healthy","i-0000000f":"gone"}'
+    await etcd.put(b"/lbManagerState/phases/elb/us-east-1/web", phases)
     await etcd.put(f"{web}/multiple/i-0000000a".encode(), b"host-1")
     await etcd.put(f"{web}/multiple/i-0000000b".encode(), b"x" * 100, lease=lease)
     await etcd.put(f"{web}/double/i-0000000c".encode(), b"\xff\n")
     result = await run_cli("member", "ls", env=cli_env(etcd_server.endpoint))
     assert result.returncode == 0, result
     header, *rows = (line.split() for line in result.stdout.splitlines())
-    assert header == ["STATE", "KEY", "LEASE", "VALUE"]
+    assert header == ["STATE", "PHASE", "KEY", "LEASE", "VALUE"]
     assert rows == [
-        ["active", f"{web}/multiple/i-0000000a", "-", "host-1"],
-        ["active", f"{web}/multiple/i-0000000b", f"{lease.id:x}", "x" * 39 + "\u2026"],
-        ["malformed", f"{web}/double/i-0000000c", "-", "\\xff\\n", "(bad", "class", "'double'",
-         "(single", "or", "multiple))"],
+        ["active", "healthy", f"{web}/multiple/i-0000000a", "-", "host-1"],
+        ["active", "-", f"{web}/multiple/i-0000000b", f"{lease.id:x}", "x" * 39 + "\u2026"],
+        ["malformed", "-", f"{web}/double/i-0000000c", "-", "\\xff\\n", "(bad", "class",
+         "'double'", "(single", "or", "multiple))"],
     ]  # fmt: skip
 
 
