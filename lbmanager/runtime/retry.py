@@ -70,7 +70,6 @@ async def retry(
                 try:
                     return await call()
                 except on:
-                    stop_if_cancelled()
                     if recover is not None:
                         await recover()
                     raise
@@ -78,9 +77,8 @@ async def retry(
 
 
 def stop_if_cancelled() -> None:
-    """Raise CancelledError if this task is being cancelled. gRPC turns a cancel that lands in
-    a call into the call's own error (status CANCELLED), which would otherwise be retried as
-    etcd weather: the stop is lost, and the task never ends."""
+    """Raise CancelledError if this task is being cancelled (after a task group or gRPC turned
+    the cancel into another error, so the stop is not lost)."""
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError

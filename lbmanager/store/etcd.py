@@ -127,10 +127,10 @@ class Store:
             await client.connect()
             yield client
         except (rpc.AioRpcError, aetcd.exceptions.ClientError) as error:
-            stop_if_cancelled()  # a cancel gRPC reported as the call's error
+            if isinstance(error, rpc.AioRpcError) and error.code() == rpc.StatusCode.CANCELLED:
+                stop_if_cancelled()  # our cancel, reported by gRPC as the call's error
             raise failure(what, client, error) from error
         except (OSError, TimeoutError) as error:
-            stop_if_cancelled()
             raise StoreUnavailable(f"etcd {what}: {type(error).__name__}: {error}") from error
 
     async def _call(self, what: str, call: Callable[[EtcdClient], Awaitable[T]]) -> T:
