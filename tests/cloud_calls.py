@@ -7,6 +7,7 @@ registered as `proxy` and `reports`.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
@@ -145,6 +146,17 @@ async def delete_all(etcd: aetcd.Client, keys: Iterable[bytes]) -> None:
     """Delete every key in one etcd transaction."""
     deletes = [etcd.transactions.delete(k) for k in keys]
     await etcd.transaction(compare=[], success=deletes, failure=[])
+
+
+async def published_phases(etcd: aetcd.Client, target: Target) -> dict[str, str]:
+    """The phases published for ``target`` under /lbManagerState (empty when none)."""
+    found = await etcd.get(f"/lbManagerState/phases/{target.path()}".encode())
+    return json.loads(found.value) if found is not None else {}
+
+
+async def phases_are(etcd: aetcd.Client, target: Target, wanted: dict[str, str]) -> bool:
+    """True when the phases published for ``target`` are ``wanted``."""
+    return await published_phases(etcd, target) == wanted
 
 
 async def keys_under(etcd: aetcd.Client, prefix: bytes) -> set[bytes]:

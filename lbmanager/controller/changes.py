@@ -1,5 +1,6 @@
 """Route53 changes on their way to every name server (SPEC §8, §9): each change a zone sync
-sends is followed with GetChange until INSYNC by one tracker, so no zone's worker waits for it."""
+sends is followed with GetChange until INSYNC by one tracker, so no zone's worker waits for it;
+once a change is INSYNC, the zone's worker is kicked to publish its names' phases."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from lbmanager.errors import PermanentError, TransientError
+from lbmanager.keys.target import Target
 from lbmanager.providers.api import ChangeStatus, Route53Api
 from lbmanager.runtime.metrics import ROUTE53_CHANGES_PENDING
 
@@ -49,6 +51,7 @@ class _Tracked:
     change: PendingChange
     sent: float  # on the tracker's clock
     next_poll: float
+    targets: tuple[Target, ...]  # the names' targets, kicked once the change is INSYNC
     polls: int = 0
     warned: bool = False
 
@@ -70,41 +73,61 @@ class ChangeTracker:
         self._tracked: list[_Tracked] = []
         self._added = asyncio.Event()
 
-    def track(self, region: str, zone_id: str, change_id: str, names: Iterable[str]) -> None:
-        """Follow change ``change_id`` of zone ``zone_id``, which touched ``names``."""
+    def track(
+        self,
+        region: str,
+        zone_id: str,
+        change_id: str,
+        names: Iterable[str],
+        targets: Iterable[Target] = (),
+    ) -> None:
+        """Follow change ``change_id`` of zone ``zone_id``, which touched ``names`` (of
+        ``targets``)."""
         now = self._clock()
         change = PendingChange(
             zone_id, change_id, tuple(sorted(set(names))), datetime.now(UTC), 0.0
         )
-        self._tracked.append(_Tracked(region, change, now, now + self._timing.delay(0)))
+        tracked = _Tracked(region, change, now, now + self._timing.delay(0), tuple(targets))
+        self._tracked.append(tracked)
         self._added.set()
+
+    def in_flight(self, zone_id: str) -> frozenset[Target]:
+        """The targets of zone ``zone_id`` with a change not yet INSYNC."""
+        return frozenset(
+            target for t in self._tracked if t.change.zone_id == zone_id for target in t.targets
+        )
 
     def pending_changes(self) -> list[PendingChange]:
         """The changes not yet INSYNC, oldest first, each with its age now."""
         now = self._clock()
         return [replace(t.change, age=now - t.sent) for t in self._tracked]
 
-    async def run(self) -> None:
+    async def run(self, settled: Callable[[list[Target]], None] = lambda _: None) -> None:
         """Poll each change when due, until it is INSYNC, and keep the pending gauge; forever
-        (the service's task group runs this)."""
+        (the service's task group runs this). ``settled``: told the targets of each change
+        that is INSYNC (or no longer followed)."""
         while True:
             self._added.clear()  # before polling: a change tracked meanwhile wakes the wait
-            wait = await self.poll_due()
+            wait = await self.poll_due(settled)
             ROUTE53_CHANGES_PENDING.set(len(self._tracked))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     await self._added.wait()
 
-    async def poll_due(self) -> float | None:
-        """Ask GetChange about every change whose poll is due; return the seconds until the
-        next one is due (None: no change is pending)."""
+    async def poll_due(
+        self, settled: Callable[[list[Target]], None] = lambda _: None
+    ) -> float | None:
+        """Ask GetChange about every change whose poll is due, telling ``settled`` the targets
+        of those INSYNC; return the seconds until the next one is due (None: none pending)."""
         for tracked in [t for t in self._tracked if t.next_poll <= self._clock()]:
-            await self._poll(tracked)
+            if await self._poll(tracked):
+                settled(list(tracked.targets))
         if not self._tracked:
             return None
         return max(0.0, min(t.next_poll for t in self._tracked) - self._clock())
 
-    async def _poll(self, tracked: _Tracked) -> None:
+    async def _poll(self, tracked: _Tracked) -> bool:
+        """Ask about one change; True once it is INSYNC (or no longer followed)."""
         change = tracked.change
         try:
             status = await self._route53.change_status(tracked.region, change.change_id)
@@ -118,7 +141,7 @@ class ChangeTracker:
         now = self._clock()
         if status is ChangeStatus.INSYNC:
             self._tracked.remove(tracked)
-            return
+            return True
         tracked.polls += 1
         tracked.next_poll = now + self._timing.delay(tracked.polls)
         if not tracked.warned and now - tracked.sent >= self._timing.warn_after:
@@ -130,3 +153,4 @@ class ChangeTracker:
                 ", ".join(change.names),
                 now - tracked.sent,
             )
+        return False

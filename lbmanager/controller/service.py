@@ -144,7 +144,8 @@ class Service:
                 group.create_task(self._resync_forever(self.dispatcher))
                 if providers.route53_changes is not None:
                     # Follows each Route53 change to INSYNC without holding up the zone.
-                    group.create_task(providers.route53_changes.run())
+                    # INSYNC kicks the zone's worker, which publishes its names' phases.
+                    group.create_task(providers.route53_changes.run(self.dispatcher.kick))
         finally:
             self.dispatcher = changes.dispatcher = None
 

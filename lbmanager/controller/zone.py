@@ -1,4 +1,6 @@
-"""The sync unit of a Route53 hosted zone: every managed name of the zone in one pass."""
+"""The sync unit of a Route53 hosted zone: every managed name of the zone in one pass, and its
+names' member phases (SPEC §8): `pending` until the change that published a member is INSYNC,
+then `healthy`; a member removed is `draining` until its change is INSYNC, then gone."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from lbmanager.controller.unit import (
 from lbmanager.errors import PermanentError
 from lbmanager.keys.target import Target
 from lbmanager.plan.guard import kept
+from lbmanager.plan.phases import Phase
 from lbmanager.plan.records import (
     NamePlan,
     after_changes,
@@ -49,6 +52,10 @@ class ZoneUnit:
         self._zone_name: str | None = None
         # The zone's record sets after our last read or write; None when unknown.
         self._known: list[RecordSet] | None = None
+        # By name: the members our changes added (pending) or removed (draining) that are
+        # not yet INSYNC; cleared once no change of the name is in flight.
+        self._adding: dict[Target, set[str]] = {}
+        self._removing: dict[Target, set[str]] = {}
 
     @classmethod
     def for_target(cls, target: Target, context: SyncContext, providers: Providers) -> ZoneUnit:
@@ -70,6 +77,9 @@ class ZoneUnit:
         current, self._known = self._known, None
         targets, finished = await needing_sync(self._context, self._targets)
         self._targets.difference_update(finished)
+        for target in finished:  # their phases went with their record
+            self._adding.pop(target, None)
+            self._removing.pop(target, None)
         # Names with nothing left to do report a clean result, clearing any old error.
         results = {t: TargetResult(t) for t in finished}
         if not targets:
@@ -100,6 +110,7 @@ class ZoneUnit:
             conflict = "; ".join(plan.conflicts) if plan.conflicts else None
             lines = tuple(c.describe() for c in plan.changes)
             results[target] = self._context.result(target, lines, conflict, held)
+        errors: dict[Target, str] = {}
         if self._context.apply:
             errors = await self._apply(plans)
             for target, error in errors.items():
@@ -107,7 +118,29 @@ class ZoneUnit:
             if not errors:
                 changes = [c for plan in plans.values() for c in plan.changes]
                 self._known = after_changes(current, changes)
+        for target, plan in plans.items():
+            if target not in errors:
+                sent = self._context.apply and bool(plan.changes)
+                after = after_changes(current, plan.changes) if sent else current
+                await self._publish(
+                    target, ips_at(target.fqdn, current), ips_at(target.fqdn, after)
+                )
         return list(results.values())
+
+    async def _publish(self, target: Target, before: frozenset[str], after: frozenset[str]) -> None:
+        """Publish the phases of ``target``'s members, ``before`` and ``after`` this sync."""
+        adding = self._adding.setdefault(target, set())
+        removing = self._removing.setdefault(target, set())
+        adding.difference_update(before - after)
+        adding.update(after - before)
+        removing.difference_update(after - before)
+        removing.update(before - after)
+        if self._changes is None or target not in self._changes.in_flight(self._zone_id):
+            adding.clear()  # INSYNC (or not followed): what the record holds is served
+            removing.clear()
+        phases = {m: Phase.PENDING if m in adding else Phase.HEALTHY for m in after}
+        phases.update(dict.fromkeys(removing, Phase.DRAINING))
+        await self._context.phases.publish(target, phases)
 
     async def _apply(self, plans: dict[Target, NamePlan]) -> dict[Target, str]:
         """Write all changes; return the permanent errors by target."""
@@ -138,7 +171,8 @@ class ZoneUnit:
             return errors
         if self._changes is not None:
             names = (c.record_set.name for c in batch)
-            self._changes.track(self._region, self._zone_id, change_id, names)
+            targets = {owner[id(c)] for c in batch}
+            self._changes.track(self._region, self._zone_id, change_id, names, targets)
         return {}
 
 

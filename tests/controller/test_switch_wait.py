@@ -4,7 +4,6 @@ classic ELB and ELBv2, a rollback during the wait, `--switch-wait none`, and the
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 
@@ -13,7 +12,9 @@ from cloud_calls import (
     SyncReports,
     elb_key,
     elb_target,
+    phases_are,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
+    published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
     tuned,
 )
@@ -41,12 +42,6 @@ def unhealthy(ident: str, healthy: str, sick: str) -> Callable[[bytes], bytes]:
     return edit
 
 
-async def phases(etcd: aetcd.Client, target: Target) -> dict[str, str]:
-    """The phases published for ``target`` (empty when none)."""
-    found = await etcd.get(f"/lbManagerState/phases/{target.path()}".encode())
-    return json.loads(found.value) if found is not None else {}
-
-
 def elbv2_key(name: str, member: str) -> bytes:
     """An ELBv2 `single` key."""
     return f"/lbManager/elbv2/{REGION}/{name}/single/{member}".encode()
@@ -65,20 +60,20 @@ async def test_elb_switch_waits_for_the_new_instance_to_be_healthy(
     async with running_service(settings):
         await etcd.put(elb_key("web", "single", a), b"")
         await wait_for(lambda: cloud.elb_instances("web") == {a}, what="A registered")
-        await wait_for(lambda: phases(etcd, web), what="A's phase")
+        await wait_for(lambda: published_phases(etcd, web), what="A's phase")
         await etcd.put(elb_key("web", "single", b), b"")
         await wait_for(lambda: cloud.elb_instances("web") == {a, b}, what="B next to A")
         switch = f"switch {a} → {b} waits for {b} to be healthy"
         await wait_for(lambda: reports.of(web)[-1].switch == switch, what="the pending switch")
         await wait_for(
-            lambda: _equal(phases(etcd, web), {a: "healthy", b: "unhealthy"}),
+            lambda: phases_are(etcd, web, {a: "healthy", b: "unhealthy"}),
             timeout=30,  # B's phase is polled with backoff (1 s doubling): slow under load
             what="phases: A healthy, B unhealthy",
         )
         assert cloud.elb_instances("web") == {a, b}
         proxy.injections.remove(injection)
         await wait_for(lambda: cloud.elb_instances("web") == {b}, what="A deregistered")
-        await wait_for(lambda: _equal(phases(etcd, web), {a: "gone", b: "healthy"}), what="A gone")
+        await wait_for(lambda: phases_are(etcd, web, {a: "gone", b: "healthy"}), what="A gone")
         await wait_for(lambda: reports.of(web)[-1].switch is None, what="switch done")
 
 
@@ -133,7 +128,7 @@ async def test_elbv2_switch_waits_and_rolls_back(
         await etcd.put(elbv2_key("ips", b), b"")
         await wait_for(lambda: cloud.targets("ips") == {f"{a}:80", f"{b}:80"}, what="B and A")
         await wait_for(
-            lambda: _equal(phases(etcd, group), {a: "healthy", b: "unhealthy"}),
+            lambda: phases_are(etcd, group, {a: "healthy", b: "unhealthy"}),
             timeout=30,  # B's phase is polled with backoff (1 s doubling): slow under load
             what="phases: A healthy, B unhealthy",
         )
@@ -147,8 +142,3 @@ async def test_elbv2_switch_waits_and_rolls_back(
         await wait_for(lambda: cloud.targets("ips") == {f"{b}:80", f"{c}:80"}, what="C and B")
         await etcd.put(elbv2_key("ips", b), b"rollback")
         await wait_for(lambda: cloud.targets("ips") == {f"{b}:80"}, what="C deregistered")
-
-
-async def _equal(found: object, wanted: dict[str, str]) -> bool:
-    """True when the awaited ``found`` equals ``wanted``."""
-    return await found == wanted  # type: ignore[misc]
