@@ -70,12 +70,15 @@ class Dispatcher:
         self.workers: dict[str, Worker] = {}
 
     def kick(self, targets: Iterable[Target], full: bool = False) -> None:
-        """Mark the workers of ``targets`` dirty, creating them as needed."""
-        # The service kicks every target right after a full read, before any event is applied:
-        # the removal guard looks at that tree as it was read (SPEC §10).
-        context, kinds = self._context, self._kinds
-        synced = [t for t in context.managed if kinds is None or t.kind in kinds]
-        context.guard.observe(context.tree, synced)
+        """Mark the workers of ``targets`` dirty, creating them as needed (``full``: each
+        reads the cloud afresh)."""
+        if full:
+            # The service kicks every target in full right after a full read (or on taking
+            # the lead), before any event is applied: the removal guard looks at that tree as
+            # it was read (SPEC §10). Not on every kick: it lists the managed targets.
+            context, kinds = self._context, self._kinds
+            synced = [t for t in context.managed if kinds is None or t.kind in kinds]
+            context.guard.observe(context.tree, synced)
         for name, target in workers_of(targets, self._providers, self._kinds):
             self._worker(name, target).kick(full)
 
