@@ -30,18 +30,20 @@ import aetcd
 import uvloop
 from render_rig import (
     LOAD_BALANCERS,
+    WAIT_MIN,
     Backends,
     LoadBalancer,
+    add_lb_option,
     fetch,
     reloads,
     render_config,
     running,
+    summary_heading,
 )
 from report import Row, percentile, table
 from rig import ServiceProcess, machine, service_args, service_env
 from servers import HOST, EtcdServer, free_port
 
-WAIT_MIN, WAIT_MAX = 0.25, 5.0  # the template's settle window: the defaults (docs/local.md)
 SPACING = WAIT_MIN + 0.1  # between changes, so each is an isolated one, not part of a burst
 WARMUP, PROBES, BASE = 5, 4, 2
 POLLS = [0, 0.0]  # requests sent while a change was pending, and the seconds spent so
@@ -247,7 +249,7 @@ async def measure(
             await etcd.put(member_key(prefix, port), b"")
         await lb.start()
         config = root / "render.toml"
-        config.write_text(render_config(lb, WAIT_MIN, WAIT_MAX))
+        config.write_text(render_config(lb))
         args = [
             *service_args(etcd_server.endpoint, prefix, "warning"),
             "--render-config",
@@ -296,11 +298,8 @@ async def main(options: argparse.Namespace) -> int:
                 figures += await measure(name, etcd_server, etcd, options)
         finally:
             await etcd.close()
-    print(
-        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, "
-        f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s; "
-        f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f})\n"
-    )
+    details = f"{options.samples} samples and a burst of {options.burst} keys per load balancer"
+    print(summary_heading(about, started, load, details))
     print(table(figures))
     return 0
 
@@ -314,13 +313,7 @@ def _options() -> argparse.Namespace:
         help=f"latency samples per load balancer, after {WARMUP} warm-up ones (default 50)",
     )
     parser.add_argument("--burst", type=int, default=1000, help="keys in the burst (default 1000)")
-    parser.add_argument(
-        "--lb",
-        nargs="+",
-        choices=sorted(LOAD_BALANCERS),
-        default=["nginx", "haproxy"],
-        help="which load balancers (default both)",
-    )
+    add_lb_option(parser, "which load balancers (default both, one after the other)")
     return parser.parse_args()
 
 

@@ -19,6 +19,7 @@ from rig import terminate
 from servers import HOST  # tests/ is on sys.path (render.py puts it there)
 
 NGINX, HAPROXY = "/usr/sbin/nginx", "/usr/sbin/haproxy"
+WAIT_MIN, WAIT_MAX = 0.25, 5.0  # the template's wait window: the defaults (docs/local.md)
 # The wrapper around each reload: one line per reload, "start end status" (wall clock, seconds).
 _WRAPPER = """#!/bin/sh
 # Benchmark reload wrapper: reloads {what} and appends one line per reload to the log.
@@ -319,14 +320,12 @@ def add_lb_option(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--lb", nargs="+", choices=names, default=names, help=help_text)
 
 
-def render_config(
-    lb: LoadBalancer, wait_min: float, wait_max: float, upstreams: list[str] | None = None
-) -> str:
-    """The render configuration (TOML) of one template for ``lb`` (of only ``upstreams``, if
-    given)."""
+def render_config(lb: LoadBalancer, upstreams: list[str] | None = None) -> str:
+    """The render configuration (TOML) of one template for ``lb`` with the default wait window
+    (of only ``upstreams``, if given)."""
     listed = "" if upstreams is None else f"upstreams = {json.dumps(upstreams)}\n"
     return (
         f'[[template]]\nname = "{lb.name}"\ndestination = "{lb.destination}"\n'
         f'reload_command = ["{lb.wrapper}", "{{destination}}"]\n'
-        f"wait = {{ min = {wait_min}, max = {wait_max} }}\n{listed}" + lb.template_toml()
+        f"wait = {{ min = {WAIT_MIN}, max = {WAIT_MAX} }}\n{listed}" + lb.template_toml()
     )

@@ -43,8 +43,6 @@ from rolling_rig import LoggedProcess, Tally, clean_env
 from rolling_ways import SETUP, Etcdctl, Lane, Register, Way
 from servers import HOST, EtcdServer, free_port
 
-WAIT_MIN, WAIT_MAX = 0.25, 5.0  # the template's wait window: the defaults (docs/local.md)
-
 
 async def client(lane: Lane, gap: float) -> None:
     """Requests through the load balancer, one after the other, each on a fresh connection;
@@ -128,9 +126,7 @@ async def measure(options: argparse.Namespace, root: Path) -> list[Row]:
                  for name in options.lb]  # fmt: skip
         ways: list[Way] = [Etcdctl(etcd, options), Register(etcd, options)]
         config = root / "render.toml"
-        config.write_text(
-            "\n".join(render_config(lane.lb, WAIT_MIN, WAIT_MAX, [lane.upstream]) for lane in lanes)
-        )
+        config.write_text("\n".join(render_config(lane.lb, [lane.upstream]) for lane in lanes))
         render = LoggedProcess(
             [sys.executable, "-m", "lbmanager", "render", "--config", str(config),
              "--etcd-endpoints", etcd_server.endpoint, "--resync-interval", "3600"],

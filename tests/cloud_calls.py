@@ -28,6 +28,15 @@ REGION = "us-east-1"
 ELB_WRITES = ("RegisterInstancesWithLoadBalancer", "DeregisterInstancesFromLoadBalancer")
 REGISTER, DEREGISTER = ELB_WRITES
 CHANGE = "ChangeResourceRecordSets"
+GET_CHANGE = "GetChange"
+# A GetChange answer: the change is not INSYNC yet (for `proxy.inject(GET_CHANGE, PENDING)`).
+PENDING = StatusFault(
+    200,
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo>'
+    b"<Id>/change/C1</Id><Status>PENDING</Status><SubmittedAt>2024-01-01T00:00:00Z</SubmittedAt>"
+    b"</ChangeInfo></GetChangeResponse>",
+)
 
 
 class StampedCalls(list[RecordedCall]):

@@ -1,4 +1,5 @@
-"""Shared helpers of the pure upstream and render tests: keys, trees, templates, scripts."""
+"""Shared helpers of the upstream and render tests: keys, trees, templates, render
+configurations, scripts."""
 
 from __future__ import annotations
 
@@ -56,4 +57,23 @@ def script(path: Path, body: str) -> Path:
     """An executable ``/bin/sh`` script at ``path`` running ``body``."""
     path.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
     path.chmod(0o755)
+    return path
+
+
+def two_templates(
+    directory: Path, source: str, reload_of_a: Path, upstreams: list[str] | None = None
+) -> Path:
+    """render.toml in ``directory``: a.conf and b.conf, both rendered from ``source`` (written to
+    list.j2) with a short wait, a.conf reloaded by ``reload_of_a``; of only ``upstreams``, if
+    given."""
+    (directory / "list.j2").write_text(source)
+    listed = "" if upstreams is None else f"upstreams = {json.dumps(upstreams)}\n"
+    entries = [
+        f'[[template]]\nsource = "list.j2"\ndestination = "{name}.conf"\n'
+        f"{listed}wait = {{ min = 0.01, max = 0.1 }}\n"
+        for name in ("a", "b")
+    ]
+    entries[0] += f'reload_command = ["{reload_of_a}"]\n'
+    path = directory / "render.toml"
+    path.write_text("".join(entries))
     return path

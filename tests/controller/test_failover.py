@@ -8,7 +8,7 @@ import contextlib
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aetcd
@@ -92,27 +92,40 @@ def registered(running: list[Copy], instance: str) -> list[Copy]:
     ]
 
 
+@dataclass
+class Rig:
+    """What every test here runs on: a single-member etcd and a client of it, moto, and an ELB
+    named web (the etcd-cluster test talks to a cluster of its own instead of this etcd)."""
+
+    etcd_server: EtcdServer
+    etcd: aetcd.Client
+    moto: MotoServer
+    cloud: Cloud
+
+    def instance(self) -> str:
+        """Start one more instance; return its id."""
+        return self.cloud.run_instances(1)[0]
+
+    async def add(self, instance: str) -> None:
+        """Put the key making ``instance`` a member of web."""
+        await self.etcd.put(elb_key("web", "multiple", instance), b"")
+
+
 @pytest.fixture
-def elb(aws_env: MotoServer, cloud: Cloud) -> Callable[[], str]:
-    """An ELB named web; calling the fixture starts one more instance and returns its id."""
+def rig(etcd_server: EtcdServer, etcd: aetcd.Client, aws_env: MotoServer, cloud: Cloud) -> Rig:
+    """The test's etcd and moto, with the ELB web created."""
     cloud.create_elb("web")
-    return lambda: cloud.run_instances(1)[0]
+    return Rig(etcd_server, etcd, aws_env, cloud)
 
 
-async def test_of_three_copies_exactly_one_writes(
-    etcd_server: EtcdServer,
-    etcd: aetcd.Client,
-    aws_env: MotoServer,
-    cloud: Cloud,
-    elb: Callable[[], str],
-) -> None:
+async def test_of_three_copies_exactly_one_writes(rig: Rig) -> None:
     """Three copies: one leads and writes; the standbys make no AWS call at all and say so."""
-    instances = [elb() for _ in range(3)]
-    async with copies(aws_env, [etcd_server.endpoint] * 3) as running:
+    instances = [rig.instance() for _ in range(3)]
+    async with copies(rig.moto, [rig.etcd_server.endpoint] * 3) as running:
         leader = await the_leader(running)
         for instance in instances:
-            await etcd.put(elb_key("web", "multiple", instance), b"")
-        await wait_for(lambda: cloud.elb_instances("web") == set(instances), what="registered")
+            await rig.add(instance)
+        await wait_for(lambda: rig.cloud.elb_instances("web") == set(instances), what="registered")
         standbys = [c for c in running if c is not leader]
         assert all(not c.calls for c in standbys), [c.calls for c in standbys]
         for standby in standbys:
@@ -124,21 +137,13 @@ async def test_of_three_copies_exactly_one_writes(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
-async def test_a_leader_that_dies_or_stops_is_replaced(
-    signum: int,
-    *,
-    etcd_server: EtcdServer,
-    etcd: aetcd.Client,
-    aws_env: MotoServer,
-    cloud: Cloud,
-    elb: Callable[[], str],
-) -> None:
+async def test_a_leader_that_dies_or_stops_is_replaced(signum: int, rig: Rig) -> None:
     """SIGKILL: a standby writes within --leader-ttl + 5 s; SIGTERM: it hands over at once.
     The new leader starts from a full sync, and only one of the standbys writes."""
-    first, second = elb(), elb()
-    async with copies(aws_env, [etcd_server.endpoint] * 3) as running:
+    first, second = rig.instance(), rig.instance()
+    async with copies(rig.moto, [rig.etcd_server.endpoint] * 3) as running:
         leader = await the_leader(running)
-        await etcd.put(elb_key("web", "multiple", first), b"")
+        await rig.add(first)
         await wait_for(lambda: registered(running, first) == [leader], what="the first write")
         if signum == signal.SIGKILL:
             leader.cli.proc.kill()
@@ -146,7 +151,7 @@ async def test_a_leader_that_dies_or_stops_is_replaced(
         else:
             assert await leader.cli.stop(signal.SIGTERM) == 0
         gone = time.monotonic()
-        await etcd.put(elb_key("web", "multiple", second), b"")
+        await rig.add(second)
         bound = TTL + 5 if signum == signal.SIGKILL else 2
         writers = await wait_for(
             lambda: registered(running, second), timeout=bound, what="the new leader's write"
@@ -155,33 +160,27 @@ async def test_a_leader_that_dies_or_stops_is_replaced(
         assert writers[0] is not leader
         assert writers[0].writes(gone)[0] - gone < bound
         assert "DescribeLoadBalancers" in [c.action for c in writers[0].calls]  # full sync
-        assert cloud.elb_instances("web") == {first, second}
+        assert rig.cloud.elb_instances("web") == {first, second}
 
 
-async def test_a_leader_cut_from_etcd_stops_before_the_next_leads(
-    etcd_server: EtcdServer,
-    etcd: aetcd.Client,
-    aws_env: MotoServer,
-    cloud: Cloud,
-    elb: Callable[[], str],
-) -> None:
+async def test_a_leader_cut_from_etcd_stops_before_the_next_leads(rig: Rig) -> None:
     """A leader whose etcd is out of reach keeps wanting to write (drift, corrected by a
     frequent resync) but stops before its lease can expire; the standby's first write comes
     after the old leader's last one."""
-    instance = elb()
+    instance = rig.instance()
     async with (
-        TcpProxy(HOST, etcd_server.port) as link_a,
-        TcpProxy(HOST, etcd_server.port) as link_b,
+        TcpProxy(HOST, rig.etcd_server.port) as link_a,
+        TcpProxy(HOST, rig.etcd_server.port) as link_b,
     ):
         links = [link_a, link_b]
         async with copies(
-            aws_env, [link_a.endpoint, link_b.endpoint], resync_interval="0.2"
+            rig.moto, [link_a.endpoint, link_b.endpoint], resync_interval="0.2"
         ) as running:
             leader = await the_leader(running)
             standby = next(c for c in running if c is not leader)
-            await etcd.put(elb_key("web", "multiple", instance), b"")
+            await rig.add(instance)
             await wait_for(lambda: registered(running, instance), what="the first write")
-            drift = asyncio.create_task(keep_deregistering(cloud, instance))
+            drift = asyncio.create_task(keep_deregistering(rig.cloud, instance))
             try:
                 await wait_for(lambda: len(leader.writes()) >= 3, what="the leader fixing drift")
                 await links[running.index(leader)].cut()
@@ -206,16 +205,14 @@ async def keep_deregistering(cloud: Cloud, instance: str) -> None:
 
 
 @pytest.mark.parametrize("fault", ["kill", "freeze", "isolate"])
-async def test_an_etcd_member_failing_under_the_leader(
-    fault: str, aws_env: MotoServer, cloud: Cloud, elb: Callable[[], str]
-) -> None:
+async def test_an_etcd_member_failing_under_the_leader(fault: str, rig: Rig) -> None:
     """The member the leader talks to is killed, frozen or cut from its peers: changes still
     reach the ELB, written by exactly one copy."""
-    before, after = elb(), elb()
+    before, after = rig.instance(), rig.instance()
     async with EtcdCluster() as cluster:
         first, *others = cluster.members
         endpoints = ",".join(m.endpoint for m in cluster.members)
-        async with copies(aws_env, [endpoints, endpoints]) as running:
+        async with copies(rig.moto, [endpoints, endpoints]) as running:
             await the_leader(running)
             await cluster.put(first, elb_key("web", "multiple", before).decode())
             await wait_for(lambda: registered(running, before), what="the first write")
@@ -228,7 +225,7 @@ async def test_an_etcd_member_failing_under_the_leader(
             try:
                 await cluster.put(others[0], elb_key("web", "multiple", after).decode())
                 await wait_for(
-                    lambda: cloud.elb_instances("web") == {before, after},
+                    lambda: rig.cloud.elb_instances("web") == {before, after},
                     timeout=TTL + 20,
                     what="the change after the fault",
                 )

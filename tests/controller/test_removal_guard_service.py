@@ -4,7 +4,9 @@ removes nothing until `lbmanager release`; held removals show in status and metr
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import aetcd
@@ -43,18 +45,28 @@ def held(service: Service, reason: HoldReason) -> frozenset[str]:
     return hold.members if hold is not None and hold.reason is reason else frozenset()
 
 
+@contextlib.asynccontextmanager
+async def serving_web(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings, count: int, delay: float
+) -> AsyncIterator[tuple[Service, list[str], list[bytes]]]:
+    """A service with --removal-delay ``delay`` that has registered ``count`` new instances with
+    ``web`` from their keys: (the service, the instance ids, their keys)."""
+    ids = cloud.run_instances(count)
+    cloud.create_elb("web")
+    keys = [elb_key("web", "multiple", i) for i in ids]
+    async with running_service(tuned(settings, removal_delay=delay)) as service:
+        await put_all(etcd, keys)
+        await wait_for(lambda: cloud.elb_instances("web") == set(ids), what="all registered")
+        yield service, ids, keys
+
+
 async def test_keys_vanishing_together_are_deregistered_only_after_the_delay(
     etcd: aetcd.Client, cloud: Cloud, settings: Settings, proxy: FaultProxy
 ) -> None:
     """Five keys deleted at once: nothing is deregistered until --removal-delay has passed, and
     the worker syncs again by itself when it has; meanwhile status and metrics show the hold."""
-    ids = cloud.run_instances(5)
-    cloud.create_elb("web")
-    keys = [elb_key("web", "multiple", i) for i in ids]
     delay = 1.5
-    async with running_service(tuned(settings, removal_delay=delay)) as service:
-        await put_all(etcd, keys)
-        await wait_for(lambda: cloud.elb_instances("web") == set(ids), what="all registered")
+    async with serving_web(etcd, cloud, settings, 5, delay) as (service, ids, keys):
         deleted = time.monotonic()
         await delete_all(etcd, keys)
         await wait_for(lambda: held(service, HoldReason.DELAY) == set(ids), what="the hold")
@@ -82,12 +94,7 @@ async def test_keys_back_within_the_delay_remove_nothing(
     reports: SyncReports,
 ) -> None:
     """The keys return before the delay ends: no deregister call, the hold is gone."""
-    ids = cloud.run_instances(4)
-    cloud.create_elb("web")
-    keys = [elb_key("web", "multiple", i) for i in ids]
-    async with running_service(tuned(settings, removal_delay=600)) as service:
-        await put_all(etcd, keys)
-        await wait_for(lambda: cloud.elb_instances("web") == set(ids), what="all registered")
+    async with serving_web(etcd, cloud, settings, 4, 600) as (service, ids, keys):
         await delete_all(etcd, keys[:3])
         await wait_for(lambda: held(service, HoldReason.DELAY) == set(ids[:3]), what="the hold")
         synced = len(reports.of(WEB))
@@ -101,12 +108,7 @@ async def test_keys_back_within_the_delay_remove_nothing(
 
 async def test_two_of_four_go_at_once(etcd: aetcd.Client, cloud: Cloud, settings: Settings) -> None:
     """Half of the members is not a mass removal: deregistered at once, whatever the delay."""
-    ids = cloud.run_instances(4)
-    cloud.create_elb("web")
-    keys = [elb_key("web", "multiple", i) for i in ids]
-    async with running_service(tuned(settings, removal_delay=600)) as service:
-        await put_all(etcd, keys)
-        await wait_for(lambda: cloud.elb_instances("web") == set(ids), what="all registered")
+    async with serving_web(etcd, cloud, settings, 4, 600) as (service, ids, keys):
         await delete_all(etcd, keys[:2])
         await wait_for(lambda: cloud.elb_instances("web") == set(ids[2:]), what="two removed")
         assert service.context is not None

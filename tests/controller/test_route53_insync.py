@@ -12,11 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 from cloud_calls import (
     CHANGE,
+    GET_CHANGE,
+    PENDING,
     REGION,
     dns_target,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
 )
-from fault_proxy import FaultProxy, StatusFault
+from fault_proxy import FaultProxy
 from harness import Cloud, wait_for
 from servers import HOST
 
@@ -34,14 +36,6 @@ from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
 from lbmanager.store.etcd import Store
 
-GET_CHANGE = "GetChange"
-PENDING = StatusFault(
-    200,
-    b'<?xml version="1.0" encoding="UTF-8"?>'
-    b'<GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo>'
-    b"<Id>/change/C1</Id><Status>PENDING</Status><SubmittedAt>2024-01-01T00:00:00Z</SubmittedAt>"
-    b"</ChangeInfo></GetChangeResponse>",
-)
 FAST = PollTiming(first=0.05, cap=0.2)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import aetcd
 import pytest
 from harness import running_service, wait_for
-from render_helpers import script, upstream_key
+from render_helpers import script, two_templates, upstream_key
 
 from lbmanager.controller.service import Service
 from lbmanager.plan.phases import Phase
@@ -19,22 +19,8 @@ from lbmanager.settings import Settings
 
 PHASES = b"/lbManagerState/phases/upstream/web"
 MEMBER = "10.0.0.1:80"
-
-
-def two_templates(tmp_path: Path, reload_of_a: Path) -> Path:
-    """a.conf (reloaded by ``reload_of_a``) and b.conf, both rendering upstream web."""
-    (tmp_path / "list.j2").write_text(
-        "{% for u in upstreams %}{% for s in u.servers %}{{ s.address }} {% endfor %}{% endfor %}"
-    )
-    entries = [
-        f'[[template]]\nsource = "list.j2"\ndestination = "{name}.conf"\n'
-        f'upstreams = ["web"]\nwait = {{ min = 0.01, max = 0.1 }}\n'
-        for name in ("a", "b")
-    ]
-    entries[0] += f'reload_command = ["{reload_of_a}"]\n'
-    path = tmp_path / "render.toml"
-    path.write_text("".join(entries))
-    return path
+# Every member address in the file, so the file shows which members it holds.
+LIST = "{% for u in upstreams %}{% for s in u.servers %}{{ s.address }} {% endfor %}{% endfor %}"
 
 
 async def published(etcd: aetcd.Client) -> dict[str, str] | None:
@@ -50,7 +36,7 @@ async def test_phases_follow_the_reloads_of_every_file(
     finished, healthy; its key deleted, gone after the reloads, then left out."""
     release = tmp_path / "release"
     hang = script(tmp_path / "reload.sh", f"while [ ! -e {release} ]; do sleep 0.01; done")
-    config = two_templates(tmp_path, hang)
+    config = two_templates(tmp_path, LIST, hang, ["web"])
     service = Service(
         settings.model_copy(update={"render_config": config}), templates=load_templates(config)
     )

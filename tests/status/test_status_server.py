@@ -16,6 +16,8 @@ from browser import chromium
 from cli_helpers import cli_env, run_cli
 from cloud_calls import (
     CHANGE,
+    GET_CHANGE,
+    PENDING,
     dns_target,
     elb_key,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
@@ -28,15 +30,6 @@ from servers import HOST, EtcdServer, free_port
 from lbmanager.controller.service import Service
 from lbmanager.settings import Settings
 from lbmanager.status.server import status_server
-
-GET_CHANGE = "GetChange"
-PENDING = StatusFault(
-    200,
-    b'<?xml version="1.0" encoding="UTF-8"?>'
-    b'<GetChangeResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><ChangeInfo>'
-    b"<Id>/change/C1</Id><Status>PENDING</Status><SubmittedAt>2024-01-01T00:00:00Z</SubmittedAt>"
-    b"</ChangeInfo></GetChangeResponse>",
-)
 
 
 @contextlib.asynccontextmanager
