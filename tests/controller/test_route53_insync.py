@@ -209,3 +209,23 @@ async def test_failed_poll_keeps_the_schedule_and_a_refusal_drops_the_change() -
     clock.now = 15
     assert await tracker.poll_due() is None
     assert route53.asked == 2
+
+
+async def test_the_targets_of_a_change_are_told_once_it_is_insync() -> None:
+    """`settled` hears of a change's targets when GetChange says INSYNC, not before; until
+    then they are in flight in their zone only."""
+    route53 = ScriptedRoute53(ChangeStatus.PENDING, ChangeStatus.INSYNC)
+    clock = FakeClock()
+    tracker = ChangeTracker(route53, clock=clock)  # type: ignore[arg-type]
+    www, api = dns_target("Z1", "www.example.com"), dns_target("Z1", "api.example.com")
+    tracker.track(REGION, "Z1", "/change/C1", [www.fqdn, api.fqdn], [www, api])
+    assert tracker.in_flight("Z1") == {www, api}
+    assert tracker.in_flight("Z2") == frozenset()
+    told: list[list[Target]] = []
+    clock.now = 5
+    assert await tracker.poll_due(told.append) == 10
+    assert told == []
+    clock.now = 15
+    assert await tracker.poll_due(told.append) is None
+    assert [set(targets) for targets in told] == [{www, api}]
+    assert tracker.in_flight("Z1") == frozenset()
