@@ -23,7 +23,7 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 import aetcd
 import uvloop
 from balancers import Balancer, ClassicElbs, balancers
-from coldstart import cold_start, moto_describe_floor, plan_tree, populate
+from coldstart import cold_start, moto_describe_floor, phases_published, plan_tree, populate
 from live import burst, burst_elbs, latency, prepare, wait_started
 from report import Row, burst_rows, cold_rows, latency_rows, table, throttled_rows
 from rig import ServiceProcess, machine, service_args, service_env
@@ -115,8 +115,17 @@ async def _cold(
         )
         async with _watched(service):
             result = await cold_start(lb, service, proxy, tree)
+            published, keys, writes = await phases_published(etcd, service, tree)
         floor = await moto_describe_floor(lb, tree)
-        results.append(dataclasses.replace(result, moto_describe_floor=floor))
+        results.append(
+            dataclasses.replace(
+                result,
+                moto_describe_floor=floor,
+                phases_published=published,
+                phase_keys=keys,
+                phase_writes=writes,
+            )
+        )
     rows = cold_rows(lb, results)
     _say(table(rows))
     return rows

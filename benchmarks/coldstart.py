@@ -1,5 +1,6 @@
 """Figure 3: cold start of the service on 100,000 keys (1,000 load balancers x 100 members, in
-sync), for either kind of load balancer (`balancers.py`)."""
+sync), for either kind of load balancer (`balancers.py`), and the member phases it publishes:
+one key per load balancer, written at most once (SPEC §8)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ class ColdResult:
     write_calls: int
     peak_rss_mb: float
     moto_describe_floor: float
+    phases_published: float = 0.0  # seconds from start until every phase key is there
+    phase_keys: int = 0
+    phase_writes: int = 0  # the most times any one phase key has been written (its version)
 
 
 def plan_tree(lb: Balancer, prefix: str, elbs: int = 1000, members: int = 100) -> ColdTree:
@@ -130,3 +134,20 @@ async def cold_start(
         peak_rss_mb=rss,
         moto_describe_floor=0.0,
     )
+
+
+async def phases_published(
+    etcd: aetcd.Client, service: ServiceProcess, tree: ColdTree, within: float = 300.0
+) -> tuple[float, int, int]:
+    """Wait until every load balancer of ``tree`` has its phase key; (seconds from the
+    service's start, phase keys, the most writes of any one key: its etcd version)."""
+    prefix = f"{tree.prefix}State/phases/".encode()
+    deadline = time.perf_counter() + within
+    while True:
+        found = await etcd.get_prefix(prefix)
+        if len(found) >= len(tree.members) or time.perf_counter() > deadline:
+            break
+        service.check_alive()
+        await asyncio.sleep(0.5)  # a progress poll of a slow process, not a synchronisation
+    seconds = time.perf_counter() - service.started_at
+    return seconds, len(found), max((int(kv.version) for kv in found), default=0)
