@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # keeps one process until it is found.
 PYTEST_WORKERS ?=
 
-.PHONY: run test lint typecheck bench clean system-deps
+.PHONY: run test lint typecheck bench clean system-deps image
 
 run: $(VENV)/.installed-local
 	$(BIN)/lbmanager local $(ARGS)
@@ -46,7 +46,8 @@ clean:
 # balancer tests, tests/local_lb.py). Installed when missing (as root, with apt-get); a quick
 # dpkg-query when present. Otherwise a message: only the tests that use them then fail.
 # chromium: the status page test (tests/status/test_page.py) loads the page in it, headless.
-DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus chromium
+# mmdebstrap: the image's base made from Debian's archive (docker/base.sh; `make image`, tests/image).
+DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus chromium mmdebstrap
 
 system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -60,6 +61,31 @@ system-deps:
 		echo "some tests need root and the Debian packages:" $$missing \
 			"(as root: apt-get install" $$missing"); they will fail without them" >&2; \
 	fi
+
+# The container image (docker/Dockerfile), built by the Docker daemon of DOCKER_HOST (default:
+# the local socket). No registry needed: by default the base is made from Debian's archive and
+# cached (docker/base.sh: made once, then imported); `make image BASE=python:3.11-slim-bookworm`
+# builds on the public image instead. The dependency wheels are fetched on this host (a Linux
+# x86_64 machine, like the image) into build/wheels, again when pyproject.toml changes, so the
+# build itself needs no network; `make image WHEELS=` lets pip in the build fetch them from PyPI
+# (hence --network host: a daemon without a default bridge gives a build no network otherwise).
+IMAGE ?= lbmanager:latest
+BASE ?= lbmanager-base:bookworm
+WHEELS ?= build/wheels
+
+image: $(if $(WHEELS),$(WHEELS)/.fetched)
+	@if [ "$(BASE)" = lbmanager-base:bookworm ]; then docker/base.sh $(BASE); fi
+	DOCKER_BUILDKIT=0 docker build --network host --build-arg BASE=$(BASE) \
+		$(if $(WHEELS),--build-arg WHEELS=$(WHEELS)) -f docker/Dockerfile -t $(IMAGE) .
+	@docker image inspect -f '$(IMAGE): {{.Size}} bytes' $(IMAGE)
+
+# The dependencies' wheels (and setuptools, to build lbmanager's own wheel in the image).
+$(WHEELS)/.fetched: pyproject.toml | $(BIN)/python
+	rm -rf $(WHEELS)
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --prefer-binary \
+		--wheel-dir $(WHEELS) . 'setuptools>=68'
+	rm $(WHEELS)/lbmanager-*.whl
+	@touch $@
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
