@@ -10,8 +10,8 @@ ARGS ?=
 PYTEST_ARGS ?=
 # One process by default. `make test PYTEST_WORKERS="--numprocesses 3 --dist loadfile"` runs
 # whole files in three workers, in under half the time (most tests wait on etcd, moto, dockerd
-# or a child process); under that load a service stop has hung (open: docs/design.md), so CI
-# keeps one process until it is found.
+# or a child process). The stop that hung under that load is fixed, but some timing-sensitive
+# tests still fail now and then on two busy cores (open: docs/design.md), so CI keeps one process.
 PYTEST_WORKERS ?=
 
 .PHONY: run test lint typecheck bench clean system-deps image

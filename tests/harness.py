@@ -66,11 +66,22 @@ async def _stopped(task: asyncio.Task[None], within: float = 5.0) -> None:
     done, _ = await asyncio.wait([task], timeout=within)
     if not done:
         stacks = "\n".join(
-            f"{t.get_name()}: {t.get_stack(limit=3)}" for t in asyncio.all_tasks() if not t.done()
+            f"{t.get_name()}: {_awaiting(t)}" for t in asyncio.all_tasks() if not t.done()
         )
         task.cancel()
         raise AssertionError(f"the service did not stop within {within} s; tasks:\n{stacks}")
     task.result()
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` waits: every coroutine down its chain of awaits (``get_stack`` shows only
+    the outermost), then what the innermost awaits."""
+    where: list[str] = []
+    awaited: Any = task.get_coro()
+    while (frame := getattr(awaited, "cr_frame", None)) is not None:
+        where.append(f"{frame.f_code.co_name} ({frame.f_code.co_filename}:{frame.f_lineno})")
+        awaited = awaited.cr_await
+    return " > ".join([*where, type(awaited).__name__])
 
 
 class Cloud:

@@ -35,6 +35,7 @@ class LeasedKeys:
         self._backoff = backoff or Backoff()
         self._keys: dict[str, bytes] = {}
         self._lease = 0
+        self._granted = 0  # the newest lease granted: ours to revoke, recorded or not yet
         self._revision = 0  # the revision of our last put: watch for others after it
         self._writers = 0  # puts under way: their events are ours, not someone else's
         self._changed = asyncio.Event()
@@ -68,7 +69,8 @@ class LeasedKeys:
         """One attempt. The view (keys, lease) changes only once etcd has every key, so after a
         failure half-way the next attempt still writes all that differs from what was held."""
         before = self._keys if lease else {}
-        lease = lease or await self._store.grant(self._ttl)
+        if not lease:
+            lease = self._granted = await self._store.grant(self._ttl)
         revision = self._revision
         for key in before.keys() - keys.keys():
             await self._store.delete(key)
@@ -80,8 +82,10 @@ class LeasedKeys:
 
     async def withdraw(self) -> None:
         """Revoke the lease: every key vanishes at once. If etcd stays out of reach (a few
-        seconds, so a stop stays prompt), the keys go when the lease expires instead."""
-        lease, self._lease, self._keys = self._lease, 0, {}
+        seconds, so a stop stays prompt), the keys go when the lease expires instead. The
+        newest lease granted is revoked, so a stop that cut the writes on it short (a key put,
+        its answer not yet read) leaves no key behind."""
+        lease, self._granted, self._lease, self._keys = self._granted, 0, 0, {}
         if not lease:
             return
         try:

@@ -58,7 +58,11 @@ async def _run(argv: list[str], time_limit: float, what: str, output: BinaryIO) 
     except OSError as error:
         raise CommandFailed(f"{what} command {argv[0]!r} could not start: {error}") from None
     try:
-        return await asyncio.wait_for(process.wait(), time_limit)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result of a wait that
+        # ends as the task is cancelled and drops the cancel, so a stop landing as a reload
+        # exits left its worker running (and the service's stop waiting for it).
+        async with asyncio.timeout(time_limit):
+            return await process.wait()
     except TimeoutError:
         await _kill(process)
         raise CommandFailed(f"{what} command timed out after {time_limit:g} s") from None
@@ -68,7 +72,10 @@ async def _run(argv: list[str], time_limit: float, what: str, output: BinaryIO) 
 
 
 async def _kill(process: asyncio.subprocess.Process) -> None:
-    """Kill the process group of our own child (by its PID) and reap the child."""
+    """Kill the process group of our own child (by its PID) and reap the child; nothing once
+    the child has exited (a cancel or the time limit may land just then)."""
+    if process.returncode is not None:
+        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     await process.wait()

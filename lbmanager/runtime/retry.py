@@ -8,8 +8,9 @@ followers that failed together do not retry in step, not even once they reach th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -76,9 +77,25 @@ async def retry(
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
-def stop_if_cancelled() -> None:
-    """Raise CancelledError if this task is being cancelled (after a task group or gRPC turned
-    the cancel into another error, so the stop is not lost)."""
+def stop_if_cancelled(since: int = 0) -> None:
+    """Raise CancelledError if this task has more pending cancels than ``since`` (after a task
+    group turned a cancel into another error, so the stop is not lost)."""
     task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if task is not None and task.cancelling() > since:
         raise asyncio.CancelledError
+
+
+@contextlib.contextmanager
+def cancel_wins() -> Iterator[None]:
+    """End the block with CancelledError if this task was cancelled during it, also when what it
+    awaited took the cancel and ended otherwise: gRPC's own tasks do, and hand back the call's
+    result or error. A cancel from before the block does not count: a stop's cleanup (revoking
+    a lease) runs cancelled and must still be retried."""
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
+    try:
+        yield
+    except Exception:
+        stop_if_cancelled(since=before)
+        raise
+    stop_if_cancelled(since=before)

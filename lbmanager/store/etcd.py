@@ -21,7 +21,7 @@ import aetcd.exceptions
 from aetcd import rpc
 from aetcd.utils import prefix_range_end
 
-from lbmanager.runtime.retry import stop_if_cancelled
+from lbmanager.runtime.retry import cancel_wins
 from lbmanager.store.client import CHANNEL_OPTIONS, EtcdClient
 from lbmanager.store.failures import StaleToken, StoreUnavailable, canceled, failure
 from lbmanager.store.security import PLAIN, Security
@@ -123,15 +123,14 @@ class Store:
     @contextlib.asynccontextmanager
     async def _guard(self, what: str) -> AsyncIterator[EtcdClient]:
         client = self._client
-        try:
-            await client.connect()
-            yield client
-        except (rpc.AioRpcError, aetcd.exceptions.ClientError) as error:
-            if isinstance(error, rpc.AioRpcError) and error.code() == rpc.StatusCode.CANCELLED:
-                stop_if_cancelled()  # our cancel, reported by gRPC as the call's error
-            raise failure(what, client, error) from error
-        except (OSError, TimeoutError) as error:
-            raise StoreUnavailable(f"etcd {what}: {type(error).__name__}: {error}") from error
+        with cancel_wins():  # gRPC's tasks take a cancel and report the call's own end
+            try:
+                await client.connect()
+                yield client
+            except (rpc.AioRpcError, aetcd.exceptions.ClientError) as error:
+                raise failure(what, client, error) from error
+            except (OSError, TimeoutError) as error:
+                raise StoreUnavailable(f"etcd {what}: {type(error).__name__}: {error}") from error
 
     async def _call(self, what: str, call: Callable[[EtcdClient], Awaitable[T]]) -> T:
         """``call`` on the connection; after a stale token, once more with a fresh one."""

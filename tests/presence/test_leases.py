@@ -104,6 +104,29 @@ async def test_withdraw_revokes_the_lease_and_the_keys_go_at_once(
     assert (await etcd.get_lease_info(lease)).TTL == -1  # etcd no longer knows the lease
 
 
+async def test_a_withdraw_after_a_first_put_cut_short_leaves_no_key(
+    store: Store, etcd: aetcd.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop that cancels the first put once etcd has the key but before its answer is read
+    still revokes the lease it was put on: no key is left to its TTL."""
+    put, landed = store.put, asyncio.Event()
+
+    async def answer_read_late(key: str, value: bytes = b"", lease: int = 0) -> int:
+        revision = await put(key, value, lease)
+        landed.set()
+        await asyncio.Event().wait()  # the stop comes before the answer is read
+        return revision
+
+    monkeypatch.setattr(store, "put", answer_read_late)
+    keys = LeasedKeys(store, ttl=30)
+    putting = asyncio.create_task(keys.put({A: b""}))
+    await asyncio.wait_for(landed.wait(), 5)
+    putting.cancel()
+    await asyncio.gather(putting, return_exceptions=True)
+    await keys.withdraw()
+    assert (await held(etcd))[1] == {}
+
+
 async def test_keep_alive_puts_the_keys_again_on_a_new_lease_after_expiry(
     store: Store, etcd: aetcd.Client
 ) -> None:
@@ -118,7 +141,13 @@ async def test_keep_alive_puts_the_keys_again_on_a_new_lease_after_expiry(
 
         async def held_again() -> bool:
             found = (await held(etcd))[1]
-            return sorted(found) == [A, B] and found[A].lease not in (0, first)
+            # The holder's view too: it takes the new lease once etcd has every key, and a
+            # cancel before that (the block's end) would leave it on the first.
+            return (
+                sorted(found) == [A, B]
+                and found[A].lease not in (0, first)
+                and keys.lease == found[A].lease
+            )
 
         await wait_for(held_again, what="the keys put again on a new lease")
     _, found = await held(etcd)

@@ -3,15 +3,18 @@ the start, and follows every change of its upstreams (no load balancer needed: t
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aetcd
+import pytest
 from harness import running_service, wait_for
-from render_helpers import script, upstream_key
+from render_helpers import script, two_templates, upstream_key
 
 from lbmanager.controller.service import Service
+from lbmanager.render.process import run_command
 from lbmanager.render.unit import load_templates
 from lbmanager.settings import Settings
 
@@ -20,20 +23,6 @@ TEMPLATE = (
     "{% endfor %}\n\n{% endfor %}"
 )  # trim_blocks eats the first newline after a tag
 WEB_1, WEB_2 = (upstream_key("web", f"10.0.0.{n}:80").encode() for n in (1, 2))
-
-
-def render_config(tmp_path: Path, reload_of_a: Path) -> Path:
-    """Two templates, a.conf and b.conf, of the same source; a.conf reloads with ``reload_of_a``."""
-    (tmp_path / "list.j2").write_text(TEMPLATE)
-    entries = [
-        f'[[template]]\nsource = "list.j2"\ndestination = "{name}.conf"\n'
-        f"wait = {{ min = 0.01, max = 0.1 }}\n"
-        for name in ("a", "b")
-    ]
-    entries[0] += f'reload_command = ["{reload_of_a}"]\n'
-    path = tmp_path / "render.toml"
-    path.write_text("".join(entries))
-    return path
 
 
 @contextlib.asynccontextmanager
@@ -55,7 +44,7 @@ async def test_each_template_renders_at_start_even_with_an_empty_tree(
     settings: Settings, tmp_path: Path
 ) -> None:
     """With no upstream key at all, every template is rendered once the service is ready."""
-    config = render_config(tmp_path, script(tmp_path / "reload.sh", "exit 0"))
+    config = two_templates(tmp_path, TEMPLATE, script(tmp_path / "reload.sh", "exit 0"))
     async with service_of(settings, config):
         for name in ("a", "b"):
             await wait_for(
@@ -72,7 +61,7 @@ async def test_templates_have_workers_of_their_own(
     hang = script(
         tmp_path / "reload.sh", f"touch {started}\nwhile [ ! -e {release} ]; do sleep 0.01; done"
     )
-    async with service_of(settings, render_config(tmp_path, hang)) as service:
+    async with service_of(settings, two_templates(tmp_path, TEMPLATE, hang)) as service:
         await wait_for(started.exists, what="a.conf's first reload hanging")
         await etcd.put(WEB_1, b"")
         await wait_for(
@@ -93,7 +82,7 @@ async def test_bad_new_value_takes_the_member_out_of_the_file(
     """A valid member whose value turns invalid leaves the rendered file, with no other change."""
     await etcd.put(WEB_1, b"")
     await etcd.put(WEB_2, b"")
-    config = render_config(tmp_path, script(tmp_path / "reload.sh", "exit 0"))
+    config = two_templates(tmp_path, TEMPLATE, script(tmp_path / "reload.sh", "exit 0"))
     async with service_of(settings, config):
         both = "web: 10.0.0.1:80 10.0.0.2:80\n"
         await wait_for(lambda: holds(tmp_path / "b.conf", both), what="both members rendered")
@@ -102,3 +91,30 @@ async def test_bad_new_value_takes_the_member_out_of_the_file(
             lambda: holds(tmp_path / "b.conf", "web: 10.0.0.1:80\n"),
             what="the member with the bad value gone",
         )
+
+
+async def test_a_stop_landing_as_a_reload_exits_stops_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A template worker cancelled (the service stopping) just as its reload command exits ends:
+    the cancel is not lost to the command's exit (Python 3.11's wait_for dropped it, and the
+    worker went back to waiting for a kick while the stop waited for it)."""
+    exit_of = asyncio.subprocess.Process.wait
+
+    async def exit_then_stop(process: asyncio.subprocess.Process) -> int:
+        code = await exit_of(process)
+        asyncio.get_running_loop().call_soon(worker.cancel)  # the stop lands right now
+        return code
+
+    monkeypatch.setattr(asyncio.subprocess.Process, "wait", exit_then_stop)
+
+    async def reload_then_wait_for_a_kick() -> None:
+        await run_command(["true"], 5.0, "reload")
+        await asyncio.Event().wait()
+
+    worker = asyncio.create_task(reload_then_wait_for_a_kick())
+    try:
+        await asyncio.wait([worker], timeout=5)
+        assert worker.cancelled(), "the worker went on waiting after its stop"
+    finally:
+        worker.cancel()
