@@ -168,6 +168,18 @@ async def phases_are(etcd: aetcd.Client, target: Target, wanted: dict[str, str])
     return await published_phases(etcd, target) == wanted
 
 
+async def wait_for_phases(
+    etcd: aetcd.Client, target: Target, wanted: dict[str, str], within: float = 15.0
+) -> None:
+    """Wait until the phases published for ``target`` are ``wanted``; on timeout, fail showing
+    the phases last published beside them."""
+    try:
+        await wait_for(lambda: phases_are(etcd, target, wanted), within, what=f"phases {wanted}")
+    except AssertionError as timeout:
+        found = await published_phases(etcd, target)
+        raise AssertionError(f"{timeout}; the phases published: {found}") from None
+
+
 async def keys_under(etcd: aetcd.Client, prefix: bytes) -> set[bytes]:
     """The keys under ``prefix``."""
     return {kv.key for kv in await etcd.get_prefix(prefix)}

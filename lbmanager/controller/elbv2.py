@@ -47,7 +47,11 @@ class TargetGroupUnit(BalancerUnit[TargetGroup]):
         return Seen(group, registered(states), health)
 
     def _spell(self, where: TargetGroup) -> dict[str, frozenset[str]]:
-        return spelled(self._context.tree.active_members(self._target), port=where.port)
+        # Every member with a key, not only the active ones: a switch keeps the old `single`
+        # member registered, and a unit new to it (a new leader's) must still publish it
+        # under its key's spelling, where its `register` looks.
+        keyed = (entry.key.member for entry in self._context.tree.entries(self._target))
+        return spelled(keyed, port=where.port)
 
     def _desired(self, where: TargetGroup) -> tuple[frozenset[str], str | None]:
         resolved = resolve_targets(

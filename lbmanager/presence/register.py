@@ -15,9 +15,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 
@@ -25,6 +24,7 @@ from lbmanager.plan.phases import Phase
 from lbmanager.presence.leases import KeyTaken, LeasedKeys
 from lbmanager.presence.notify import Notifier
 from lbmanager.presence.phase_watch import HeldMember, PhaseWatch
+from lbmanager.runtime.lifecycle import running_beside
 from lbmanager.runtime.retry import Backoff
 from lbmanager.store.etcd import Store
 
@@ -94,7 +94,7 @@ async def register(store: Store, job: Registration, backoff: Backoff | None = No
     stopping = asyncio.Event()
     received: list[int] = []
     _handle_signals(stopping, received, child)
-    async with _running(phases.follow(), name="phases"):
+    async with running_beside(phases.follow(), name="phases"):
         ending = {
             asyncio.create_task(stopping.wait(), name="stop"),
             asyncio.create_task(held.guard(), name="guard"),
@@ -128,18 +128,6 @@ async def register(store: Store, job: Registration, backoff: Backoff | None = No
         print(f"lbmanager register: {ended.exception()}; stopped", file=sys.stderr)
         return EXIT_TAKEN
     return status
-
-
-@contextlib.asynccontextmanager
-async def _running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
-    """Run ``work`` in a task for as long as the block; a failure of it surfaces at the end."""
-    task = asyncio.create_task(work, name=name)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _gate(

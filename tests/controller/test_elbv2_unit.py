@@ -217,3 +217,18 @@ async def test_dry_run_writes_nothing_and_upsert_only_never_removes(
     expected = (f"+ {A}:80", f"- {B}:80") if not apply else (f"+ {A}:80",)
     assert result.changes == expected
     assert api.writes == ([] if not apply else [("register", {f"{A}:80"})])
+
+
+async def test_a_new_unit_during_a_switch_publishes_the_old_member_under_its_key() -> None:
+    """A `single` switch from A to B waiting for B (a new leader's unit, which never saw A
+    active): A stays registered and its phase is published as its key spells it, not as the
+    group's target `A:80`, so A's `register` finds it."""
+    api = InMemoryTargetGroup()
+    api.health = {f"{A}:80": "healthy", f"{B}:80": "unhealthy"}
+    unit, tree = unit_over(api)
+    tree.put(KEY + f"single/{A}", 1)
+    tree.put(KEY + f"single/{B}", 2)
+    (result,) = await unit.sync(full=True)
+    assert result.switch is not None
+    assert api.writes == []
+    assert unit._context.phases.get(WEB) == {A: "healthy", B: "unhealthy"}

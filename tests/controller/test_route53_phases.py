@@ -10,12 +10,12 @@ from cloud_calls import (
     SyncReports,
     dns_key,
     dns_target,
-    phases_are,
     published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
+    wait_for_phases,
     zone_worker,
 )
-from harness import Cloud, running_service, wait_for
+from harness import Cloud, running_service
 
 from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
@@ -41,20 +41,13 @@ async def test_members_are_pending_until_their_change_is_insync(
     www = dns_target(zone, WWW)
     async with running_service(settings):
         await etcd.put(dns_key(zone, WWW, A), b"")
-        await wait_for(lambda: phases_are(etcd, www, {A: "pending"}), what="A pending")
-        await wait_for(
-            lambda: phases_are(etcd, www, {A: "healthy"}), INSYNC_WITHIN, what="A healthy"
-        )
+        await wait_for_phases(etcd, www, {A: "pending"})
+        await wait_for_phases(etcd, www, {A: "healthy"}, INSYNC_WITHIN)
         await etcd.put(dns_key(zone, WWW, B), b"")
         await etcd.delete(dns_key(zone, WWW, A))
-        await wait_for(
-            lambda: phases_are(etcd, www, {A: "draining", B: "pending"}),
-            what="A draining, B pending",
-        )
+        await wait_for_phases(etcd, www, {A: "draining", B: "pending"})
         assert cloud.records(zone) == {("www.example.com.", "A"): {B}}
-        await wait_for(
-            lambda: phases_are(etcd, www, {B: "healthy"}), INSYNC_WITHIN, what="B healthy, A gone"
-        )
+        await wait_for_phases(etcd, www, {B: "healthy"}, INSYNC_WITHIN)  # A gone
 
 
 async def test_a_cold_start_in_sync_writes_each_phase_key_at_most_once(

@@ -12,11 +12,11 @@ from cloud_calls import (
     SyncReports,
     elb_key,
     elb_target,
-    phases_are,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
     published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
     tuned,
+    wait_for_phases,
 )
 from fault_proxy import FaultProxy, RewriteFault
 from harness import Cloud, running_service, wait_for
@@ -65,15 +65,12 @@ async def test_elb_switch_waits_for_the_new_instance_to_be_healthy(
         await wait_for(lambda: cloud.elb_instances("web") == {a, b}, what="B next to A")
         switch = f"switch {a} → {b} waits for {b} to be healthy"
         await wait_for(lambda: reports.of(web)[-1].switch == switch, what="the pending switch")
-        await wait_for(
-            lambda: phases_are(etcd, web, {a: "healthy", b: "unhealthy"}),
-            timeout=30,  # B's phase is polled with backoff (1 s doubling): slow under load
-            what="phases: A healthy, B unhealthy",
-        )
+        # B's phase is polled with backoff (1 s doubling): slow under load.
+        await wait_for_phases(etcd, web, {a: "healthy", b: "unhealthy"}, within=30)
         assert cloud.elb_instances("web") == {a, b}
         proxy.injections.remove(injection)
         await wait_for(lambda: cloud.elb_instances("web") == {b}, what="A deregistered")
-        await wait_for(lambda: phases_are(etcd, web, {a: "gone", b: "healthy"}), what="A gone")
+        await wait_for_phases(etcd, web, {a: "gone", b: "healthy"})
         await wait_for(lambda: reports.of(web)[-1].switch is None, what="switch done")
 
 
@@ -127,11 +124,8 @@ async def test_elbv2_switch_waits_and_rolls_back(
         await wait_for(lambda: cloud.targets("ips") == {f"{a}:80"}, what="A registered")
         await etcd.put(elbv2_key("ips", b), b"")
         await wait_for(lambda: cloud.targets("ips") == {f"{a}:80", f"{b}:80"}, what="B and A")
-        await wait_for(
-            lambda: phases_are(etcd, group, {a: "healthy", b: "unhealthy"}),
-            timeout=30,  # B's phase is polled with backoff (1 s doubling): slow under load
-            what="phases: A healthy, B unhealthy",
-        )
+        # B's phase is polled with backoff (1 s doubling): slow under load.
+        await wait_for_phases(etcd, group, {a: "healthy", b: "unhealthy"}, within=30)
         switch = f"switch {a}:80 → {b}:80 waits for {b}:80 to be healthy"
         await wait_for(lambda: reports.of(group)[-1].switch == switch, what="the switch")
         proxy.injections.remove(injection)
