@@ -104,10 +104,12 @@ async def test_fault_proxy_throttling_is_parsed_and_retried(proxy: FaultProxy) -
 
 
 async def test_fault_proxy_reset_and_delay(proxy: FaultProxy) -> None:
-    proxy.inject("DescribeLoadBalancers", ResetFault())
-    proxy.inject("DescribeLoadBalancers", ResetFault(rst=False))
-    proxy.inject("DescribeLoadBalancers", DelayFault(2.0))
-    async with aws_client("elb", proxy.endpoint, read_timeout=0.3) as elb:
+    async with aws_client("elb", proxy.endpoint, read_timeout=1.0) as elb:
+        # A first plain call: moto sets its ELB backend up on it, slowly on a busy machine.
+        await elb.describe_load_balancers()
+        proxy.inject("DescribeLoadBalancers", ResetFault())
+        proxy.inject("DescribeLoadBalancers", ResetFault(rst=False))
+        proxy.inject("DescribeLoadBalancers", DelayFault(3.0))
         # aiobotocore reports an RST as EndpointConnectionError, a FIN as ConnectionClosedError.
         with pytest.raises(botocore.exceptions.EndpointConnectionError):
             await elb.describe_load_balancers()
@@ -116,7 +118,7 @@ async def test_fault_proxy_reset_and_delay(proxy: FaultProxy) -> None:
         with pytest.raises(botocore.exceptions.ReadTimeoutError):
             await elb.describe_load_balancers()
         await elb.describe_load_balancers()
-    assert proxy.count("DescribeLoadBalancers") == 4
+    assert proxy.count("DescribeLoadBalancers") == 5
 
 
 async def test_fault_proxy_names_route53_rest_operations(proxy: FaultProxy) -> None:
