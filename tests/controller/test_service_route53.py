@@ -29,6 +29,9 @@ ROUTE53_CALLS = ("GetHostedZone", "ListResourceRecordSets", CHANGE)
 WWW = "www.example.com"
 # Loopback transit jitter allowed when comparing call arrival times with the rate limit.
 SLACK = 0.05
+# One call's arrival may lag on a busy machine, shortening the gap to the next: a broken
+# limiter sends them all at once, far below this.
+GAP_SLACK = 0.15
 
 
 def change_by_hand(cloud: Cloud, zone: str, record_set: dict[str, Any]) -> None:
@@ -295,5 +298,5 @@ async def test_route53_calls_share_the_rate_limit(
         await wait_for(lambda: all(cloud.records(z) for z in zones), what="both zones synced")
     times = route53_call_times(proxy)
     assert len(times) == 6
-    assert min(gaps(times)) >= 0.25 - SLACK, gaps(times)
+    assert min(gaps(times)) >= 0.25 - GAP_SLACK, gaps(times)
     assert times[-1] - times[0] >= (len(times) - 1) / 4 - SLACK
