@@ -28,13 +28,12 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 import aetcd
 import uvloop
+from http_rig import Backends, fetch
 from render_rig import (
     LOAD_BALANCERS,
     WAIT_MIN,
-    Backends,
     LoadBalancer,
     add_lb_option,
-    fetch,
     reloads,
     render_config,
     running,

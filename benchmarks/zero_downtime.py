@@ -29,10 +29,10 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 import aetcd
 import uvloop
+from http_rig import fetch
 from render_rig import (
     LOAD_BALANCERS,
     add_lb_option,
-    fetch,
     reloads,
     render_config,
     summary_heading,
