@@ -21,11 +21,6 @@ class Notifier:
         self._last_status = ""
         self._failed = False
 
-    @property
-    def enabled(self) -> bool:
-        """Whether there is a service manager to tell."""
-        return bool(self._address)
-
     def ready(self) -> None:
         """The service is up: systemd ends the start job (only the first one counts)."""
         self._send("READY=1")

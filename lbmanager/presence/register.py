@@ -155,14 +155,8 @@ async def _announce(phases: PhaseWatch, notifier: Notifier, put: asyncio.Event) 
     """Once the keys are put and every member is healthy at its target: READY=1 (and a log
     line); until then a STATUS= line naming what it waits for."""
     await put.wait()
-    started = asyncio.get_running_loop().time()
-
-    def waiting(lagging: list[str]) -> None:
-        notifier.status(f"waiting for {'; '.join(lagging)}")
-        log.debug("waiting for the members to be healthy: %s", "; ".join(lagging))
-
-    await phases.until(Phase.HEALTHY, waiting)
-    took = asyncio.get_running_loop().time() - started
+    said = ("waiting for ", "waiting for the members to be healthy: ")
+    took = await _until(phases, Phase.HEALTHY, notifier, said, logging.DEBUG)
     log.info("members healthy at every target %.1f s after the keys were put", took)
     notifier.ready()
     notifier.status("healthy at every target")
@@ -172,21 +166,31 @@ async def _drain(phases: PhaseWatch, notifier: Notifier, drain: float) -> None:
     """The keys are withdrawn: wait until every member is gone from every target (deregistered
     and drained, record deleted, reload done), at most ``drain`` seconds."""
     log.info("waiting up to %g s for the members to be gone from every target", drain)
-    started = asyncio.get_running_loop().time()
-
-    def waiting(lagging: list[str]) -> None:
-        notifier.status(f"draining: waiting for {'; '.join(lagging)}")
-        log.info("draining: waiting for %s", "; ".join(lagging))
-
     try:
         async with asyncio.timeout(drain):
-            await phases.until(Phase.GONE, waiting)
+            said = ("draining: waiting for ",) * 2
+            took = await _until(phases, Phase.GONE, notifier, said, logging.INFO)
     except TimeoutError:
         lagging = "; ".join(phases.lagging(Phase.GONE))
         log.warning("not gone after %g s, stopping the child anyway: %s", drain, lagging)
         return
-    took = asyncio.get_running_loop().time() - started
     log.info("members gone from every target after %.1f s: stopping the child", took)
+
+
+async def _until(
+    phases: PhaseWatch, phase: Phase, notifier: Notifier, said: tuple[str, str], level: int
+) -> float:
+    """Wait until every member is in ``phase``, saying each time what it still waits for:
+    a STATUS= line and a log line at ``level``, after their ``said`` heads; the seconds it
+    took."""
+    started = asyncio.get_running_loop().time()
+
+    def waiting(lagging: list[str]) -> None:
+        notifier.status(said[0] + "; ".join(lagging))
+        log.log(level, "%s%s", said[1], "; ".join(lagging))
+
+    await phases.until(phase, waiting)
+    return asyncio.get_running_loop().time() - started
 
 
 async def _hold(held: LeasedKeys, job: Registration) -> None:

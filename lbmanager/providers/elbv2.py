@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from lbmanager.keys.segments import format_target, split_target
+from lbmanager.keys.segments import InvalidKey, canonical_ip, format_target, split_target
 from lbmanager.providers.api import TargetGroup
 from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.calls import WRITE_RETRY, BatchedLookup, CallLimits, retried_write
@@ -102,8 +101,8 @@ def _target_text(target: dict[str, Any]) -> str:
     """A target as AWS describes it, in the canonical text of the key's member segment."""
     ident, port = str(target["Id"]), target.get("Port")
     if not ident.startswith(("i-", "arn:")):
-        with contextlib.suppress(ValueError):  # not an address: compared as given
-            ident = str(ipaddress.ip_address(ident))
+        with contextlib.suppress(InvalidKey):  # not an address: compared as given
+            ident = canonical_ip(ident)
     return format_target(ident, int(port) if port is not None else None)
 
 

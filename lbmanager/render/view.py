@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from lbmanager.keys.target import Target
+from lbmanager.render.phases import upstream_target
 from lbmanager.state.tree import Tree, active_entries
 
 
@@ -80,7 +80,7 @@ def build_view(tree: Tree, names: Iterable[str] | None) -> View:
     )
     upstreams, claims, notes = [], [], []
     for name in wanted:
-        entries = active_entries(tree.entries(Target("upstream", "", name)))
+        entries = active_entries(tree.entries(upstream_target(name)))
         # Two spellings of one member (WEB:80, web:80): the newest key's metadata counts.
         ordered = sorted(entries, key=lambda e: (e.mod_revision, e.raw_key))
         by_address = {e.key.member: tree.routing(e) for e in ordered}

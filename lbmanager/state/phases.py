@@ -6,6 +6,7 @@ changes, deleted when the target is forgotten."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from lbmanager.keys.paths import format_target_key, parse_target_path
@@ -63,10 +64,17 @@ class PhaseRecord:
         self._prefix = state_prefix
         self._write = write and store is not None
         self._published: dict[Target, dict[str, str]] = {}
+        # Members by (kind, phase), kept with what is published: the gauge reads it per scrape.
+        self._counts: Counter[tuple[str, str]] = Counter()
 
     def load(self, kvs: Iterable[KeyValue]) -> None:
         """Replace what is known with the phase keys read under the state prefix."""
         self._published = parse_phases(kvs, self._prefix)
+        self._counts = Counter(
+            (target.kind, phase)
+            for target, phases in self._published.items()
+            for phase in phases.values()
+        )
 
     def get(self, target: Target) -> dict[str, str]:
         """The phases last published (or read) for ``target``."""
@@ -74,12 +82,7 @@ class PhaseRecord:
 
     def counts(self, kind: str) -> dict[str, int]:
         """How many members of targets of ``kind`` are in each phase (the metric)."""
-        counts = dict.fromkeys(Phase, 0)
-        for target, phases in self._published.items():
-            if target.kind == kind:
-                for phase in phases.values():
-                    counts[Phase(phase)] += 1
-        return {str(phase): count for phase, count in counts.items()}
+        return {str(phase): self._counts[kind, phase] for phase in Phase}
 
     async def publish(self, target: Target, phases: Mapping[str, Phase]) -> bool:
         """Store ``phases`` for ``target`` unless they equal what is there; True if written."""
@@ -92,10 +95,10 @@ class PhaseRecord:
                 await self._store.put(key, encode(wanted))
             else:
                 await self._store.delete(key)
+        self._counts.subtract((target.kind, p) for p in self._published.pop(target, {}).values())
+        self._counts.update((target.kind, p) for p in wanted.values())
         if wanted:
             self._published[target] = wanted
-        else:
-            self._published.pop(target, None)
         return True
 
     async def forget(self, target: Target) -> None:

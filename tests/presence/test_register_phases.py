@@ -119,7 +119,14 @@ def test_abstract_socket_name() -> None:
         notifier.ready()
         assert manager.recv(100) == b"STATUS=waiting for x"
         assert manager.recv(100) == b"READY=1"
-    assert not Notifier("").enabled
+
+
+def test_without_a_socket_nothing_is_sent(caplog: pytest.LogCaptureFixture) -> None:
+    """NOTIFY_SOCKET unset: no datagram is tried, so nothing fails and nothing is logged."""
+    notifier = Notifier("")
+    notifier.ready()
+    notifier.status("waiting")
+    assert caplog.records == []
 
 
 # A child for --exec: `ready` says whether it saw NOTIFY_SOCKET.

@@ -37,3 +37,23 @@ async def test_publish_writes_only_a_change() -> None:
     await record.forget(WEB)
     assert record.get(WEB) == {}
     assert encode({"b": "gone", "a": "healthy"}) == b'{"a":"healthy","b":"gone"}'
+
+
+async def test_counts_follow_what_is_loaded_and_published() -> None:
+    """The gauge's counts: by kind and phase, after a load, a change of phase and a forget."""
+    record = PhaseRecord(state_prefix="/lbManagerState", write=False)
+    loaded = b'{"i-0000000a":"healthy","i-0000000b":"draining"}'
+    record.load([KeyValue(phase_key(WEB, "/lbManagerState").encode(), loaded, 2)])
+    assert record.counts("elb") == {
+        "pending": 0,
+        "healthy": 1,
+        "unhealthy": 0,
+        "draining": 1,
+        "gone": 0,
+    }
+    assert await record.publish(WEB, {"i-0000000a": Phase.HEALTHY, "i-0000000c": Phase.PENDING})
+    assert (record.counts("elb")["healthy"], record.counts("elb")["pending"]) == (1, 1)
+    assert record.counts("elb")["draining"] == 0
+    assert record.counts("route53")["healthy"] == 0
+    await record.forget(WEB)
+    assert sum(record.counts("elb").values()) == 0
