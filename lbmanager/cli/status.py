@@ -39,7 +39,8 @@ async def status(settings: StatusSettings) -> int:
 
 def print_status(document: dict[str, Any], now: datetime) -> None:
     """The /status document as `lbmanager status` prints it: the table, then what needs a
-    person's eye (malformed keys, Route53 changes not yet INSYNC, held removals, standby)."""
+    person's eye (malformed keys, Route53 changes not yet INSYNC, held removals, waiting
+    switches, standby)."""
     _print_table(document["targets"], now)
     print_malformed([(m["key"], m["reason"]) for m in document["malformed"]])
     for change in document["route53_changes"]:
@@ -50,6 +51,8 @@ def print_status(document: dict[str, Any], now: datetime) -> None:
     for target in document["targets"]:
         if held := target.get("held"):
             print(f"{target['target']}: removal of {_held_text(held)}")
+        if switch := target.get("switch"):
+            print(f"{target['target']}: {switch}")
     if document["role"] == "standby":
         print("standby: this copy syncs nothing while another one leads")
 
@@ -91,6 +94,8 @@ def _state(target: dict[str, Any]) -> str:
         return "error"
     if target.get("held"):
         return "held"  # removals wait (SPEC §10); the rest of the sync was done
+    if target.get("switch"):
+        return "switch"  # the old `single` member stays until the new one is healthy (SPEC §8)
     return "pending" if target["pending"] else "in sync"
 
 

@@ -51,6 +51,11 @@ async def test_exposition_of_a_running_service_passes_promtool(
             lambda: value("lbmanager_syncs_total", kind="route53", result="ok") > zone_ok,
             what="the zone's sync counted",
         )
+        # A sync is counted once it has published its phases too, after its writes.
+        await wait_for(
+            lambda: value("lbmanager_syncs_total", kind="elb", result="ok") >= elb_ok + 2,
+            what="both ELB syncs counted",
+        )
         text = exposition()
         assert value("lbmanager_leader") == 1
         for reason in ("release", "delay"):  # SPEC §10: nothing held here
@@ -108,6 +113,22 @@ async def test_malformed_keys_and_targets_in_error_are_gauged(
         cloud.create_elb("ghost")
         await etcd.put(elb_key("ghost", "multiple", a), b"again")
         await wait_for(lambda: value("lbmanager_targets_in_error") == 0, what="ghost synced")
+
+
+async def test_members_are_gauged_by_kind_and_phase(
+    etcd: aetcd.Client, cloud: Cloud, settings: Settings
+) -> None:
+    """Two instances of an ELB, InService: two healthy elb members; one key deleted, it leaves
+    the healthy count (draining, then gone)."""
+    a, b = cloud.run_instances(2)
+    cloud.create_elb("web")
+    await put_all(etcd, [elb_key("web", "multiple", a), elb_key("web", "multiple", b)])
+    async with running_service(settings):
+        healthy = {"kind": "elb", "phase": "healthy"}
+        await wait_for(lambda: value("lbmanager_members", **healthy) == 2, what="two healthy")
+        await etcd.delete(elb_key("web", "multiple", b))
+        await wait_for(lambda: value("lbmanager_members", **healthy) == 1, what="one healthy")
+        assert value("lbmanager_members", kind="route53", phase="healthy") == 0
 
 
 async def test_reloads_are_counted_by_template_and_result(tmp_path: Path) -> None:
