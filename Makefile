@@ -46,7 +46,8 @@ clean:
 # dpkg-query when present. Otherwise a message: only the tests that use them then fail.
 # chromium: the status page test (tests/status/test_page.py) loads the page in it, headless.
 # mmdebstrap: the image's base made from Debian's archive (docker/base.sh; `make image`, tests/image).
-DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus chromium mmdebstrap
+# systemd: systemd-analyze verifies the units (tests/test_units.py).
+DEB_PACKAGES := docker.io busybox-static nginx-light haproxy prometheus chromium mmdebstrap systemd
 
 system-deps:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
@@ -80,6 +81,9 @@ image: $(if $(WHEELS),$(WHEELS)/.fetched)
 
 # The dependencies' wheels (and setuptools, to build lbmanager's own wheel in the image).
 $(WHEELS)/.fetched: pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo \
+		"make image: the image runs Python 3.11, and its wheels are fetched with .venv's" \
+		"Python, which is not 3.11: make clean, then make image PYTHON=python3.11" >&2; exit 1; }
 	rm -rf $(WHEELS)
 	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --prefer-binary \
 		--wheel-dir $(WHEELS) . 'setuptools>=68'

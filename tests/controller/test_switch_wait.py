@@ -4,9 +4,6 @@ classic ELB and ELBv2, a rollback during the wait, `--switch-wait none`, and the
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-
 import aetcd
 from cloud_calls import (
     SyncReports,
@@ -16,6 +13,7 @@ from cloud_calls import (
     published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
     tuned,
+    unhealthy,
     wait_for_phases,
 )
 from fault_proxy import FaultProxy, RewriteFault
@@ -26,20 +24,6 @@ from lbmanager.settings import Settings
 
 REGION = "us-east-1"
 ELB_HEALTH, ELBV2_HEALTH = "DescribeInstanceHealth", "DescribeTargetHealth"
-
-
-def unhealthy(ident: str, healthy: str, sick: str) -> Callable[[bytes], bytes]:
-    """A health answer in which the member ``ident`` is in state ``sick`` instead of
-    ``healthy`` (moto reports every registered member healthy)."""
-
-    def edit(body: bytes) -> bytes:
-        def member(found: re.Match[str]) -> str:
-            block = found[0]
-            return block.replace(healthy, sick) if f">{ident}<" in block else block
-
-        return re.sub(r"<member>.*?</member>", member, body.decode(), flags=re.S).encode()
-
-    return edit
 
 
 def elbv2_key(name: str, member: str) -> bytes:

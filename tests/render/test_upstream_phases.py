@@ -3,30 +3,21 @@ etcd: `healthy` once every file rendering the upstream is loaded, `gone` once no
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import aetcd
 import pytest
-from harness import running_service, wait_for
+from cloud_calls import wait_for_phases
+from local_lb import rendering_service
 from render_helpers import script, two_templates, upstream_key
 
-from lbmanager.controller.service import Service
 from lbmanager.plan.phases import Phase
-from lbmanager.render.phases import UpstreamLoads
-from lbmanager.render.unit import load_templates
+from lbmanager.render.phases import UpstreamLoads, upstream_target
 from lbmanager.settings import Settings
 
-PHASES = b"/lbManagerState/phases/upstream/web"
 MEMBER = "10.0.0.1:80"
 # Every member address in the file, so the file shows which members it holds.
 LIST = "{% for u in upstreams %}{% for s in u.servers %}{{ s.address }} {% endfor %}{% endfor %}"
-
-
-async def published(etcd: aetcd.Client) -> dict[str, str] | None:
-    """The phase object of upstream web, or None."""
-    found = await etcd.get(PHASES)
-    return None if found is None else dict(json.loads(found.value))
 
 
 async def test_phases_follow_the_reloads_of_every_file(
@@ -37,25 +28,15 @@ async def test_phases_follow_the_reloads_of_every_file(
     release = tmp_path / "release"
     hang = script(tmp_path / "reload.sh", f"while [ ! -e {release} ]; do sleep 0.01; done")
     config = two_templates(tmp_path, LIST, hang, ["web"])
-    service = Service(
-        settings.model_copy(update={"render_config": config}), templates=load_templates(config)
-    )
-    async with running_service(settings, service=service):
+    web = upstream_target("web")
+    async with rendering_service(settings, config):
         await etcd.put(upstream_key("web", MEMBER).encode(), b"")
-        await wait_for(
-            lambda: _is(published(etcd), {MEMBER: "pending"}), what="pending: b.conf alone"
-        )
+        await wait_for_phases(etcd, web, {MEMBER: "pending"})  # b.conf alone
         assert MEMBER in (tmp_path / "b.conf").read_text()
         release.touch()
-        await wait_for(
-            lambda: _is(published(etcd), {MEMBER: "healthy"}), what="healthy after both loads"
-        )
+        await wait_for_phases(etcd, web, {MEMBER: "healthy"})  # after both loads
         await etcd.delete(upstream_key("web", MEMBER).encode())
-        await wait_for(lambda: _is(published(etcd), {MEMBER: "gone"}), what="gone after reloads")
-
-
-async def _is(found: object, wanted: dict[str, str]) -> bool:
-    return await found == wanted  # type: ignore[misc]
+        await wait_for_phases(etcd, web, {MEMBER: "gone"})  # after the reloads
 
 
 @pytest.mark.parametrize(
