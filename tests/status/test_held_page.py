@@ -5,17 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import aetcd
-import aiohttp
 from browser import chromium
 from cloud_calls import state_key
-from harness import FAST_BACKOFF, Cloud, running_service, wait_for
-from servers import HOST, free_port
+from harness import Cloud, wait_for
+from status_rig import serving_status
 from test_page import rows_of
 
-from lbmanager.controller.service import Service
 from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
-from lbmanager.status.server import status_server
 
 OLD = Target("elb", "us-east-1", "old")
 
@@ -31,13 +28,7 @@ async def test_status_and_page_show_removals_held_until_release(
         LoadBalancerName="old", Instances=[{"InstanceId": i} for i in ids]
     )
     await etcd.put(state_key(OLD), b"")
-    address = f"{HOST}:{free_port()}"
-    service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
-    async with (
-        status_server(service, address),
-        running_service(service.settings, service=service),
-        aiohttp.ClientSession(f"http://{address}") as session,
-    ):
+    async with serving_status(settings) as (_, url, session):
 
         async def held() -> object:
             async with session.get("/status") as response:
@@ -46,7 +37,7 @@ async def test_status_and_page_show_removals_held_until_release(
 
         hold = await wait_for(held, what="the hold in /status")
         assert hold == {"members": ids, "reason": "release", "seconds_left": None}
-        dom = await chromium(tmp_path / "dom", "--dump-dom", f"http://{address}/")
+        dom = await chromium(tmp_path / "dom", "--dump-dom", f"{url}/")
     page = rows_of(dom)
     (row,) = page.rows
     assert (row["target"], row["state"]) == ("elb/us-east-1/old", "removals held")

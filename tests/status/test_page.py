@@ -12,12 +12,10 @@ import aetcd
 import aiohttp
 from browser import chromium
 from cloud_calls import elb_key, put_all
-from harness import FAST_BACKOFF, Cloud, running_service, wait_for
-from servers import HOST, free_port
+from harness import Cloud, wait_for
+from status_rig import serving_status
 
-from lbmanager.controller.service import Service
 from lbmanager.settings import Settings
-from lbmanager.status.server import status_server
 
 HOSTILE_KEY = "/lbManager/elb/us-east-1/<img src=x onerror=alert(1)>"
 
@@ -64,15 +62,9 @@ async def status_page(etcd: aetcd.Client, cloud: Cloud, settings: Settings) -> A
     keys = {elb_key("web", "multiple", a), elb_key("web", "multiple", b)}
     keys |= {elb_key("web", "single", c), elb_key("gone", "multiple", a)}
     await put_all(etcd, {*keys, b"/lbManager/elb/us-east-1/bad", HOSTILE_KEY.encode()})
-    address = f"{HOST}:{free_port()}"
-    service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
-    async with (
-        status_server(service, address),
-        running_service(service.settings, service=service),
-        aiohttp.ClientSession(f"http://{address}") as session,
-    ):
+    async with serving_status(settings) as (_, url, session):
         await wait_for(lambda: _settled(session), what="both targets settled")
-        yield f"http://{address}/"
+        yield f"{url}/"
 
 
 async def _settled(session: aiohttp.ClientSession) -> bool:

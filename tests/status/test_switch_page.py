@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import aetcd
-import aiohttp
 import pytest
 from browser import chromium
 from cloud_calls import (
@@ -17,14 +16,13 @@ from cloud_calls import (
     unhealthy,
 )
 from fault_proxy import FaultProxy, RewriteFault
-from harness import FAST_BACKOFF, Cloud, running_service, wait_for
-from servers import HOST, free_port
+from harness import Cloud, wait_for
+from status_rig import serving_status
 from test_page import rows_of
 
 from lbmanager.cli.status import print_status
-from lbmanager.controller.service import Service
 from lbmanager.settings import Settings
-from lbmanager.status.server import document, status_server
+from lbmanager.status.server import document
 
 
 async def test_status_and_page_show_phases_and_a_waiting_switch(
@@ -44,13 +42,7 @@ async def test_status_and_page_show_phases_and_a_waiting_switch(
     sick = RewriteFault(unhealthy(b, "<State>InService</State>", "<State>OutOfService</State>"))
     proxy.inject("DescribeInstanceHealth", sick, times=None)
     await etcd.put(elb_key("web", "single", a), b"")
-    address = f"{HOST}:{free_port()}"
-    service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
-    async with (
-        status_server(service, address),
-        running_service(service.settings, service=service),
-        aiohttp.ClientSession(f"http://{address}") as session,
-    ):
+    async with serving_status(settings) as (service, url, session):
 
         async def web() -> dict[str, Any]:
             async with session.get("/status") as response:
@@ -63,7 +55,7 @@ async def test_status_and_page_show_phases_and_a_waiting_switch(
         wanted = {"phases": {a: "healthy", b: "unhealthy"}, "switch": switch}
         # B's phase is polled with backoff (1 s doubling): slow under load.
         await wait_for(lambda: _has(web(), **wanted), timeout=30, what="the switch in /status")
-        dom = await chromium(tmp_path / "dom", "--dump-dom", f"http://{address}/")
+        dom = await chromium(tmp_path / "dom", "--dump-dom", f"{url}/")
         print_status(document(service, "test"), datetime.now(UTC))
         _, row_line, switch_line = capsys.readouterr().out.splitlines()
     assert row_line.split()[:3] == ["elb/us-east-1/web", "switch", "1"]
