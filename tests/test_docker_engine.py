@@ -10,6 +10,7 @@ from pathlib import Path
 
 from docker_client import DockerClient
 from docker_engine import IMAGE, DockerEngine, build_busybox_image
+from harness import wait_for
 
 
 def test_engine_pings_on_its_own_socket(docker_engine: DockerEngine) -> None:
@@ -76,14 +77,17 @@ async def test_published_port_on_bridge_network_answers(docker: DockerClient) ->
     assert binding["HostIp"] == "127.0.0.1"
     url = f"http://127.0.0.1:{binding['HostPort']}/missing"
 
-    def status() -> int:
+    def status() -> int | None:
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
                 return int(resp.status)
         except urllib.error.HTTPError as err:
             return err.code
+        except (urllib.error.URLError, ConnectionError):
+            return None  # httpd not listening yet: docker-proxy accepts, then closes
 
-    assert await asyncio.to_thread(status) == 404
+    answer = await wait_for(lambda: asyncio.to_thread(status), what="httpd answering")
+    assert answer == 404
 
 
 async def test_restart_keeps_image_and_containers(
