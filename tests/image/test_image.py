@@ -4,7 +4,9 @@ agent, given the engine's socket read-only and its group, announces a labelled c
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import aetcd
 import pytest
@@ -122,3 +124,31 @@ async def test_image_starts_lbmanager_and_its_check_without_a_shell(
     assert config["Cmd"] == ["run"]
     assert config["Healthcheck"]["Test"][0] == "CMD", config["Healthcheck"]
     assert config["User"] == "lbmanager"
+
+
+@pytest.mark.parametrize(("owner", "readable"), [(10001, True), (0, False)])
+async def test_an_aws_profile_is_read_only_if_its_files_are_the_users(
+    containers: ContainerCli, tmp_path: Path, owner: int, readable: bool
+) -> None:
+    """The README's profile mount: files owned by uid 10001 (mode 0600) give the profile's
+    credentials; root's own 0600 files, as in /root/.aws, cannot be read by the image's user."""
+    profile = tmp_path / "aws"
+    profile.mkdir(mode=0o700)
+    (profile / "credentials").write_text(
+        "[ops]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = secret\n"
+    )
+    for path in (profile, profile / "credentials"):
+        os.chown(path, owner, owner)
+    (profile / "credentials").chmod(0o600)
+    script = (
+        "import botocore.session, botocore.exceptions\n"
+        "try: print(botocore.session.Session(profile='ops').get_credentials().access_key)\n"
+        "except botocore.exceptions.ProfileNotFound: print('no profile')"
+    )
+    result = await containers.docker(
+        "run", "--rm", f"--volume={profile}:/home/lbmanager/.aws:ro",
+        "--env=AWS_EC2_METADATA_DISABLED=true", "--entrypoint", "/opt/lbmanager/bin/python3",
+        containers.image, "-c", script,
+    )  # fmt: skip
+    assert result.returncode == 0, result
+    assert result.stdout.strip() == ("AKIDFROMPROFILE" if readable else "no profile")
