@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from lbmanager.providers.errors import calling
+from lbmanager.providers.ratelimit import TokenBucket
+
+T = TypeVar("T")
 
 # Retries live in one place, lbmanager.runtime.retry (docs/design.md), so botocore makes one
 # attempt per call; short timeouts turn a hung endpoint into a retryable error quickly.
@@ -38,6 +42,21 @@ class AwsClients:
                 with calling(f"create {service} client in {region}"):
                     self._clients[key] = await self._open(service, region)
             return self._clients[key]
+
+    async def call(
+        self,
+        service: str,
+        region: str,
+        bucket: TokenBucket,
+        what: str,
+        send: Callable[[Any], Awaitable[T]],
+    ) -> T:
+        """One API call, ``send(client)``, once a token of ``bucket`` is taken; a failure is
+        classified and names ``what`` (lbmanager.providers.errors)."""
+        client = await self.get(service, region)
+        await bucket.acquire()
+        with calling(what, service):
+            return await send(client)
 
     async def _open(self, service: str, region: str) -> Any:
         creator = self._session.create_client(  # type: ignore[call-overload]

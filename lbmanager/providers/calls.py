@@ -1,18 +1,19 @@
 """What the load balancer providers (classic ELB, ELBv2) share: lookups by name batched within
-one loop turn, their two token buckets, and a write retried by itself."""
+one loop turn, their two token buckets, and calls that take them (a write retried by itself)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from lbmanager.errors import PermanentError, SyncError, TransientError
-from lbmanager.providers.errors import calling
+from lbmanager.providers.aws import AwsClients
 from lbmanager.providers.ratelimit import TokenBucket
 from lbmanager.runtime.retry import Backoff, retry
 
+T = TypeVar("T")
 V = TypeVar("V")
 # A write that fails transiently is sent again on its own, so the unit keeps the view it read;
 # a call still failing after these attempts is the worker's TransientError (it syncs again).
@@ -100,19 +101,26 @@ class BatchedLookup(Generic[V]):
         return results
 
 
-async def retried_write(
-    bucket: TokenBucket,
-    what: str,
-    service: str,
-    send: Callable[[], Awaitable[object]],
-    backoff: Backoff,
-) -> None:
-    """``send`` once per attempt, each attempt taking a token of ``bucket``; a transient
-    failure is sent again by itself (``backoff``), so the unit keeps the view it read."""
+@dataclass(frozen=True, slots=True)
+class ServiceCalls:
+    """One load balancer API's calls (``service``, e.g. "elb"): reads take a token of its
+    describe bucket, writes one of its write bucket per attempt."""
 
-    async def attempt() -> None:
-        await bucket.acquire()
-        with calling(what, service):
-            await send()
+    clients: AwsClients
+    service: str
+    limits: CallLimits
 
-    await retry(attempt, what=what, on=TransientError, backoff=backoff)
+    async def read(self, region: str, what: str, send: Callable[[Any], Awaitable[T]]) -> T:
+        """``send(client)`` once."""
+        return await self.clients.call(self.service, region, self.limits.describe, what, send)
+
+    async def write(
+        self, region: str, what: str, send: Callable[[Any], Awaitable[object]], backoff: Backoff
+    ) -> None:
+        """``send(client)``; a transient failure is sent again by itself (``backoff``), so the
+        unit keeps the view it read."""
+
+        async def attempt() -> None:
+            await self.clients.call(self.service, region, self.limits.write, what, send)
+
+        await retry(attempt, what=what, on=TransientError, backoff=backoff)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol
 
 from lbmanager.keys.segments import InvalidKey, canonical_ip, format_target, split_target
 from lbmanager.providers.api import TargetGroup
 from lbmanager.providers.aws import AwsClients
-from lbmanager.providers.calls import WRITE_RETRY, BatchedLookup, CallLimits, retried_write
-from lbmanager.providers.errors import calling
+from lbmanager.providers.calls import WRITE_RETRY, BatchedLookup, CallLimits, ServiceCalls
 
 # DescribeTargetGroups documents no maximum number of Names (the API reference and botocore's
 # elbv2 model give none; the answer pages at 400 groups): 20 a call, the documented cap of
@@ -25,12 +24,17 @@ DESCRIBE_BATCH = 20
 WRITE_CAP = 200
 
 
+class SendChunk(Protocol):
+    """A write of one chunk of described targets with the region's client."""
+
+    def __call__(self, client: Any, chunk: list[dict[str, Any]]) -> Awaitable[object]: ...
+
+
 class Elbv2Provider:
     """The four ELBv2 calls lbmanager uses."""
 
     def __init__(self, clients: AwsClients, limits: CallLimits) -> None:
-        self._clients = clients
-        self._limits = limits
+        self._calls = ServiceCalls(clients, "elbv2", limits)
         self._lookup = BatchedLookup(self._describe, DESCRIBE_BATCH, "DescribeTargetGroups")
 
     async def target_group(self, region: str, name: str) -> TargetGroup:
@@ -38,19 +42,21 @@ class Elbv2Provider:
         return await self._lookup.get(region, name)
 
     async def _describe(self, region: str, names: list[str]) -> dict[str, TargetGroup]:
-        client = await self._clients.get("elbv2", region)
-        await self._limits.describe.acquire()
-        with calling(f"DescribeTargetGroups {region}", "elbv2"):
-            response = await client.describe_target_groups(Names=names)
+        response = await self._calls.read(
+            region,
+            f"DescribeTargetGroups {region}",
+            lambda elbv2: elbv2.describe_target_groups(Names=names),
+        )
         groups = (_group(found) for found in response["TargetGroups"])
         return {group.name: group for group in groups}
 
     async def target_health(self, region: str, group: TargetGroup) -> dict[str, str]:
         """Every target of ``group`` and its state, from one DescribeTargetHealth call."""
-        client = await self._clients.get("elbv2", region)
-        await self._limits.describe.acquire()
-        with calling(f"DescribeTargetHealth {group.name}", "elbv2"):
-            response = await client.describe_target_health(TargetGroupArn=group.arn)
+        response = await self._calls.read(
+            region,
+            f"DescribeTargetHealth {group.name}",
+            lambda elbv2: elbv2.describe_target_health(TargetGroupArn=group.arn),
+        )
         return {
             _target_text(found["Target"]): found["TargetHealth"]["State"]
             for found in response["TargetHealthDescriptions"]
@@ -58,33 +64,27 @@ class Elbv2Provider:
 
     async def register(self, region: str, group: TargetGroup, targets: Iterable[str]) -> None:
         """One RegisterTargets call per WRITE_CAP of ``targets``."""
-        client = await self._clients.get("elbv2", region)
-        await self._write(f"RegisterTargets {group.name}", client.register_targets, group, targets)
+        await self._write(
+            region,
+            f"RegisterTargets {group.name}",
+            targets,
+            lambda elbv2, chunk: elbv2.register_targets(TargetGroupArn=group.arn, Targets=chunk),
+        )
 
     async def deregister(self, region: str, group: TargetGroup, targets: Iterable[str]) -> None:
         """One DeregisterTargets call per WRITE_CAP of ``targets``."""
-        client = await self._clients.get("elbv2", region)
         await self._write(
-            f"DeregisterTargets {group.name}", client.deregister_targets, group, targets
+            region,
+            f"DeregisterTargets {group.name}",
+            targets,
+            lambda elbv2, chunk: elbv2.deregister_targets(TargetGroupArn=group.arn, Targets=chunk),
         )
 
-    async def _write(
-        self,
-        what: str,
-        send: Callable[..., Awaitable[object]],
-        group: TargetGroup,
-        targets: Iterable[str],
-    ) -> None:
+    async def _write(self, region: str, what: str, targets: Iterable[str], send: SendChunk) -> None:
         described = [_description(t) for t in sorted(targets)]
         for start in range(0, len(described), WRITE_CAP):
             chunk = described[start : start + WRITE_CAP]
-            await retried_write(
-                self._limits.write,
-                what,
-                "elbv2",
-                functools.partial(send, TargetGroupArn=group.arn, Targets=chunk),
-                WRITE_RETRY,
-            )
+            await self._calls.write(region, what, functools.partial(send, chunk=chunk), WRITE_RETRY)
 
 
 def _group(found: dict[str, Any]) -> TargetGroup:

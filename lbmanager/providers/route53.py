@@ -4,13 +4,14 @@ rate limit."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from lbmanager.providers.api import ChangeStatus, RecordChange, RecordSet
 from lbmanager.providers.aws import AwsClients
-from lbmanager.providers.errors import calling
 from lbmanager.providers.ratelimit import TokenBucket
 
+T = TypeVar("T")
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
 
@@ -26,15 +27,14 @@ class Route53Provider:
         self._clients = clients
         self._limiter = limiter
 
-    async def _client(self, region: str) -> Any:
-        await self._limiter.acquire()
-        return await self._clients.get("route53", region)
+    async def _call(self, region: str, what: str, send: Callable[[Any], Awaitable[T]]) -> T:
+        return await self._clients.call("route53", region, self._limiter, what, send)
 
     async def zone_name(self, region: str, zone_id: str) -> str:
         """The zone's domain name, lower case with a trailing dot."""
-        client = await self._client(region)
-        with calling(f"GetHostedZone {zone_id}", "route53"):
-            response = await client.get_hosted_zone(Id=zone_id)
+        response = await self._call(
+            region, f"GetHostedZone {zone_id}", lambda r53: r53.get_hosted_zone(Id=zone_id)
+        )
         return decode_name(response["HostedZone"]["Name"])
 
     async def record_sets(self, region: str, zone_id: str) -> list[RecordSet]:
@@ -42,9 +42,7 @@ class Route53Provider:
         found: list[RecordSet] = []
         start: dict[str, str] = {}
         while True:
-            client = await self._client(region)
-            with calling(f"ListResourceRecordSets {zone_id}", "route53"):
-                page = await client.list_resource_record_sets(HostedZoneId=zone_id, **start)
+            page = await self._record_sets_page(region, zone_id, start)
             found.extend(_record_set(rs) for rs in page["ResourceRecordSets"])
             if not page.get("IsTruncated"):
                 return found
@@ -55,22 +53,32 @@ class Route53Provider:
             if "NextRecordIdentifier" in page:
                 start["StartRecordIdentifier"] = page["NextRecordIdentifier"]
 
+    async def _record_sets_page(
+        self, region: str, zone_id: str, start: dict[str, str]
+    ) -> dict[str, Any]:
+        page: dict[str, Any] = await self._call(
+            region,
+            f"ListResourceRecordSets {zone_id}",
+            lambda r53: r53.list_resource_record_sets(HostedZoneId=zone_id, **start),
+        )
+        return page
+
     async def change(self, region: str, zone_id: str, changes: list[RecordChange]) -> str:
         """One ChangeResourceRecordSets call (the caller keeps it within the API limits); the
         change's id."""
-        client = await self._client(region)
         batch = {"Changes": [_change(c) for c in changes]}
-        with calling(f"ChangeResourceRecordSets {zone_id}", "route53"):
-            response = await client.change_resource_record_sets(
-                HostedZoneId=zone_id, ChangeBatch=batch
-            )
+        response = await self._call(
+            region,
+            f"ChangeResourceRecordSets {zone_id}",
+            lambda r53: r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch=batch),
+        )
         return str(response["ChangeInfo"]["Id"])
 
     async def change_status(self, region: str, change_id: str) -> ChangeStatus:
         """Whether change ``change_id`` has reached every Route53 name server (GetChange)."""
-        client = await self._client(region)
-        with calling(f"GetChange {change_id}", "route53"):
-            response = await client.get_change(Id=change_id)
+        response = await self._call(
+            region, f"GetChange {change_id}", lambda r53: r53.get_change(Id=change_id)
+        )
         return ChangeStatus(response["ChangeInfo"]["Status"])
 
 
