@@ -67,15 +67,17 @@ system-deps:
 # cached (docker/base.sh: made once, then imported); `make image BASE=python:3.11-slim-bookworm`
 # builds on the public image instead. The dependency wheels are fetched on this host (a Linux
 # x86_64 machine, like the image) into build/wheels, again when pyproject.toml changes, so the
-# build itself needs no network; `make image WHEELS=` lets pip in the build fetch them from PyPI
-# (hence --network host: a daemon without a default bridge gives a build no network otherwise).
+# build runs with --network none; `make image WHEELS=` lets pip in the build fetch them from PyPI
+# (then --network host: a daemon without a default bridge gives a build no network otherwise).
+# DOCKER_BUILDKIT=0: the classic builder, part of every docker client; BuildKit needs the buildx
+# plugin, which Debian's docker.io does not ship. The Dockerfile uses nothing BuildKit-only.
 IMAGE ?= lbmanager:latest
 BASE ?= lbmanager-base:bookworm
 WHEELS ?= build/wheels
 
 image: $(if $(WHEELS),$(WHEELS)/.fetched)
 	@if [ "$(BASE)" = lbmanager-base:bookworm ]; then docker/base.sh $(BASE); fi
-	DOCKER_BUILDKIT=0 docker build --network host --build-arg BASE=$(BASE) \
+	DOCKER_BUILDKIT=0 docker build --network $(if $(WHEELS),none,host) --build-arg BASE=$(BASE) \
 		$(if $(WHEELS),--build-arg WHEELS=$(WHEELS)) -f docker/Dockerfile -t $(IMAGE) .
 	@docker image inspect -f '$(IMAGE): {{.Size}} bytes' $(IMAGE)
 
