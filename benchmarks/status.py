@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import aiohttp
+from ports import HOST, free_port
 
 from lbmanager.controller.service import Service
 from lbmanager.controller.unit import SyncContext
@@ -25,8 +29,6 @@ from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
 from lbmanager.status.server import status_server
 from lbmanager.store.etcd import Store
-
-HOST = "127.0.0.1"
 
 
 def filled_service(keys: int, elbs: int) -> Service:
@@ -42,13 +44,6 @@ def filled_service(keys: int, elbs: int) -> Service:
     now = datetime.now(UTC)
     service.status.last_sync = {Target("elb", "us-east-1", f"lb-{n}"): now for n in range(elbs)}
     return service
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 async def measure(keys: int, elbs: int, requests: int) -> list[float]:

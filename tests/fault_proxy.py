@@ -16,9 +16,9 @@ import aiohttp
 import botocore.session
 from aiohttp import web
 from multidict import CIMultiDict
+from ports import HOST
 from yarl import URL
 
-HOST = "127.0.0.1"
 THROTTLING_XML = (
     b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
     b"<Message>Rate exceeded</Message></Error><RequestId>x</RequestId></ErrorResponse>"

