@@ -1,10 +1,12 @@
-"""`lbmanager agent` as a subprocess against the test dockerd and etcd, and its keys awaited."""
+"""`lbmanager agent` against the test dockerd and etcd, as a subprocess or in the test's own
+event loop, and its keys awaited."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,12 @@ import aetcd
 from cli_helpers import RunningCli, cli_env, running_cli
 from docker_client import DockerClient
 from docker_engine import DockerEngine
-from harness import wait_for
+from harness import FAST_BACKOFF, wait_for
 from servers import HOST, EtcdServer, _pipe
+
+from lbmanager.presence.agent import Agent, AgentConfig
+from lbmanager.presence.labels import Identity
+from lbmanager.store.etcd import Store
 
 INSTANCE = "i-0123456789abcdef0"
 HOST_IP = "127.0.0.1"
@@ -58,6 +64,39 @@ async def running_agent(
         if ready:
             await cli.wait_line(READY)
         yield cli
+
+
+@dataclass(frozen=True, slots=True)
+class AgentTask:
+    """A presence agent running in this event loop, and the task running it."""
+
+    agent: Agent
+    task: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def agent_in_process(
+    docker_url: str | None,
+    etcd_server: EtcdServer,
+    identity: Identity,
+    *,
+    ttl: float = 5,
+    ready: bool = True,
+) -> AsyncIterator[AgentTask]:
+    """Run a presence agent on ``docker_url`` (None: the default socket) and the test etcd as a
+    task beside the test, awaited ready unless told not; stopped, and its store closed, on exit."""
+    store = Store([(HOST, etcd_server.port)])
+    agent = Agent(store, AgentConfig(docker_url, ttl, identity), FAST_BACKOFF)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        if ready:
+            await asyncio.wait_for(agent.ready.wait(), 15)
+        yield AgentTask(agent, task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await store.close()
 
 
 async def lease_of(etcd: aetcd.Client, key: str) -> int | None:

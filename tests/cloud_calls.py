@@ -29,6 +29,9 @@ from lbmanager.settings import Settings
 REGION = "us-east-1"
 ELB_WRITES = ("RegisterInstancesWithLoadBalancer", "DeregisterInstancesFromLoadBalancer")
 REGISTER, DEREGISTER = ELB_WRITES
+TG_WRITES = ("RegisterTargets", "DeregisterTargets")
+TG_REGISTER, TG_DEREGISTER = TG_WRITES
+TG_HEALTH = "DescribeTargetHealth"
 CHANGE = "ChangeResourceRecordSets"
 GET_CHANGE = "GetChange"
 # A GetChange answer: the change is not INSYNC yet (for `proxy.inject(GET_CHANGE, PENDING)`).
@@ -125,6 +128,16 @@ def elb_target(name: str) -> Target:
 def elb_key(name: str, member_class: str, instance: str) -> bytes:
     """A classic ELB member key."""
     return f"/lbManager/elb/{REGION}/{name}/{member_class}/{instance}".encode()
+
+
+def elbv2_target(name: str) -> Target:
+    """The target of ELBv2 target group ``name`` in REGION."""
+    return Target("elbv2", REGION, name)
+
+
+def elbv2_key(name: str, member: str, member_class: str = "multiple") -> bytes:
+    """An ELBv2 member key of target group ``name``."""
+    return f"/lbManager/elbv2/{REGION}/{name}/{member_class}/{member}".encode()
 
 
 def dns_target(zone: str, fqdn: str) -> Target:

@@ -6,20 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from cloud_calls import elbv2_key, elbv2_target
 
 from lbmanager.controller.elbv2 import TargetGroupUnit
 from lbmanager.controller.guard import RemovalGuard
 from lbmanager.controller.unit import SyncContext, TargetResult
 from lbmanager.errors import PermanentError
-from lbmanager.keys.target import Target
 from lbmanager.plan.policy import Policy
 from lbmanager.providers.api import TargetGroup
 from lbmanager.state.managed import ManagedTargets
 from lbmanager.state.tree import Tree
 from lbmanager.store.etcd import Store
 
-WEB = Target("elbv2", "us-east-1", "web")
-KEY = "/lbManager/elbv2/us-east-1/web/"
+WEB = elbv2_target("web")
 A, B, C, D = "i-0000000a", "i-0000000b", "i-0000000c", "i-0000000d"
 
 
@@ -84,15 +83,15 @@ async def test_a_member_without_port_and_with_the_groups_port_is_one_target() ->
     `:8080` is another target."""
     api = InMemoryTargetGroup()
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
-    tree.put(KEY + f"multiple/{A}:80", 2)
+    tree.put(elbv2_key("web", A), 1)
+    tree.put(elbv2_key("web", f"{A}:80"), 2)
     (result,) = await unit.sync(full=True)
     # Just registered: its phase is pending, so the unit asks to look again in a second.
     assert result == TargetResult(WEB, (f"+ {A}:80",), retry_after=1.0)
-    tree.put(KEY + f"multiple/{A}:8080", 3)
+    tree.put(elbv2_key("web", f"{A}:8080"), 3)
     await unit.sync(full=False)
     assert api.writes == [("register", {f"{A}:80"}), ("register", {f"{A}:8080"})]
-    tree.delete(KEY + f"multiple/{A}")
+    tree.delete(elbv2_key("web", A))
     api.health = dict.fromkeys(api.health, "healthy")
     (result,) = await unit.sync(full=True)
     assert result == TargetResult(WEB)  # still a member through its :80 key
@@ -103,13 +102,13 @@ async def test_event_driven_syncs_plan_against_what_the_unit_last_saw() -> None:
     only while a change is in flight (a member just registered is pending)."""
     api = InMemoryTargetGroup()
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
+    tree.put(elbv2_key("web", A), 1)
     api.health = {f"{A}:80": "healthy"}
     await unit.sync(full=True)
-    tree.put(KEY + f"multiple/{B}", 2)
+    tree.put(elbv2_key("web", B), 2)
     await unit.sync(full=False)
     assert (api.lookups, api.reads) == (1, 1)
-    tree.put(KEY + f"multiple/{C}", 3)
+    tree.put(elbv2_key("web", C), 3)
     await unit.sync(full=False)  # B is pending: its health is asked again
     assert (api.lookups, api.reads) == (1, 2)
     assert api.members() == {f"{A}:80", f"{B}:80", f"{C}:80"}
@@ -119,7 +118,7 @@ async def test_a_failed_write_makes_the_next_sync_read_the_group() -> None:
     """A refused register drops the cache: the next sync reads before planning."""
     api = InMemoryTargetGroup()
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
+    tree.put(elbv2_key("web", A), 1)
     api.fail_next_write = PermanentError("RegisterTargets web: InvalidTarget: not running")
     with pytest.raises(PermanentError, match="InvalidTarget: not running"):
         await unit.sync(full=True)
@@ -133,7 +132,7 @@ async def test_draining_targets_are_not_counted_nor_deregistered_again() -> None
     api = InMemoryTargetGroup()
     api.health = {f"{A}:80": "healthy", f"{B}:80": "draining"}
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
+    tree.put(elbv2_key("web", A), 1)
     assert await unit.sync(full=True) == [TargetResult(WEB)]
     assert api.writes == []
 
@@ -142,14 +141,14 @@ async def test_a_key_back_while_its_target_drains_registers_it_at_once() -> None
     """RegisterTargets takes a draining target back, so lbmanager does not wait for it."""
     api = InMemoryTargetGroup()
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
-    tree.put(KEY + f"multiple/{B}", 2)
+    tree.put(elbv2_key("web", A), 1)
+    tree.put(elbv2_key("web", B), 2)
     await unit.sync(full=True)
-    tree.delete(KEY + f"multiple/{B}")
+    tree.delete(elbv2_key("web", B))
     await unit.sync(full=False)
     assert api.health[f"{B}:80"] == "draining"
     await unit.sync(full=True)  # reads it draining
-    tree.put(KEY + f"multiple/{B}", 3)
+    tree.put(elbv2_key("web", B), 3)
     (result,) = await unit.sync(full=False)
     assert result.changes == (f"+ {B}:80",)
     assert api.writes == [
@@ -164,8 +163,8 @@ async def test_a_member_the_group_cannot_take_is_an_error_naming_it() -> None:
     """An IP on an instance group is refused by name; the other members still sync."""
     api = InMemoryTargetGroup()
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
-    tree.put(KEY + "multiple/10.0.0.7", 2)
+    tree.put(elbv2_key("web", A), 1)
+    tree.put(elbv2_key("web", "10.0.0.7"), 2)
     (result,) = await unit.sync(full=True)
     assert result.changes == (f"+ {A}:80",)
     assert result.error == "10.0.0.7: target group web (type instance) takes an instance id"
@@ -178,7 +177,7 @@ async def test_a_lambda_group_is_an_error_and_left_alone() -> None:
     api = InMemoryTargetGroup(port=None, target_type="lambda")
     api.health = {"[arn:aws:lambda:us-east-1:123456789012:function:f]": "healthy"}
     unit, tree = unit_over(api)
-    tree.put(KEY + f"multiple/{A}", 1)
+    tree.put(elbv2_key("web", A), 1)
     with pytest.raises(PermanentError, match="target group web is of type lambda"):
         await unit.sync(full=True)
     assert api.writes == []
@@ -191,11 +190,11 @@ async def test_the_guard_compares_members_with_their_port() -> None:
     api.health = dict.fromkeys((f"{m}:80" for m in (A, B, C, D)), "healthy")
     unit, tree = unit_over(api, guard=RemovalGuard(delay=60))
     for revision, member in enumerate((A, B, C, D), 1):
-        tree.put(KEY + f"multiple/{member}", revision)
+        tree.put(elbv2_key("web", member), revision)
     assert await unit.sync(full=True) == [TargetResult(WEB)]
-    tree.delete(KEY + f"multiple/{A}")
-    tree.delete(KEY + f"multiple/{B}")
-    tree.delete(KEY + f"multiple/{C}")
+    tree.delete(elbv2_key("web", A))
+    tree.delete(elbv2_key("web", B))
+    tree.delete(elbv2_key("web", C))
     (result,) = await unit.sync(full=False)
     assert result.held is not None
     assert result.held.members == {f"{A}:80", f"{B}:80", f"{C}:80"}
@@ -212,7 +211,7 @@ async def test_dry_run_writes_nothing_and_upsert_only_never_removes(
     api = InMemoryTargetGroup()
     api.health = {f"{B}:80": "healthy"}
     unit, tree = unit_over(api, apply=apply, policy=policy)
-    tree.put(KEY + f"multiple/{A}", 1)
+    tree.put(elbv2_key("web", A), 1)
     (result,) = await unit.sync(full=True)
     expected = (f"+ {A}:80", f"- {B}:80") if not apply else (f"+ {A}:80",)
     assert result.changes == expected
@@ -226,8 +225,8 @@ async def test_a_new_unit_during_a_switch_publishes_the_old_member_under_its_key
     api = InMemoryTargetGroup()
     api.health = {f"{A}:80": "healthy", f"{B}:80": "unhealthy"}
     unit, tree = unit_over(api)
-    tree.put(KEY + f"single/{A}", 1)
-    tree.put(KEY + f"single/{B}", 2)
+    tree.put(elbv2_key("web", A, "single"), 1)
+    tree.put(elbv2_key("web", B, "single"), 2)
     (result,) = await unit.sync(full=True)
     assert result.switch is not None
     assert api.writes == []

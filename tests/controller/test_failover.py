@@ -93,12 +93,9 @@ def registered(running: list[Copy], instance: str) -> list[Copy]:
 
 
 @dataclass
-class Rig:
-    """What every test here runs on: a single-member etcd and a client of it, moto, and an ELB
-    named web (the etcd-cluster test talks to a cluster of its own instead of this etcd)."""
+class WebElb:
+    """Moto and an ELB named web: all the etcd-cluster test needs besides its own cluster."""
 
-    etcd_server: EtcdServer
-    etcd: aetcd.Client
     moto: MotoServer
     cloud: Cloud
 
@@ -106,16 +103,30 @@ class Rig:
         """Start one more instance; return its id."""
         return self.cloud.run_instances(1)[0]
 
+
+@dataclass
+class Rig(WebElb):
+    """What the other tests here run on: the ELB web, a single-member etcd and a client of it."""
+
+    etcd_server: EtcdServer
+    etcd: aetcd.Client
+
     async def add(self, instance: str) -> None:
         """Put the key making ``instance`` a member of web."""
         await self.etcd.put(elb_key("web", "multiple", instance), b"")
 
 
-@pytest.fixture
-def rig(etcd_server: EtcdServer, etcd: aetcd.Client, aws_env: MotoServer, cloud: Cloud) -> Rig:
-    """The test's etcd and moto, with the ELB web created."""
+@pytest.fixture(name="web")
+def web_fixture(aws_env: MotoServer, cloud: Cloud) -> WebElb:
+    """Moto, with the ELB web created."""
     cloud.create_elb("web")
-    return Rig(etcd_server, etcd, aws_env, cloud)
+    return WebElb(aws_env, cloud)
+
+
+@pytest.fixture
+def rig(web: WebElb, etcd_server: EtcdServer, etcd: aetcd.Client) -> Rig:
+    """The ELB web, the test's etcd and a client of it."""
+    return Rig(web.moto, web.cloud, etcd_server, etcd)
 
 
 async def test_of_three_copies_exactly_one_writes(rig: Rig) -> None:
@@ -206,14 +217,14 @@ async def keep_deregistering(cloud: Cloud, instance: str) -> None:
 
 
 @pytest.mark.parametrize("fault", ["kill", "freeze", "isolate"])
-async def test_an_etcd_member_failing_under_the_leader(fault: str, rig: Rig) -> None:
+async def test_an_etcd_member_failing_under_the_leader(fault: str, web: WebElb) -> None:
     """The member the leader talks to is killed, frozen or cut from its peers: changes still
     reach the ELB, written by exactly one copy."""
-    before, after = rig.instance(), rig.instance()
+    before, after = web.instance(), web.instance()
     async with EtcdCluster() as cluster:
         first, *others = cluster.members
         endpoints = ",".join(m.endpoint for m in cluster.members)
-        async with copies(rig.moto, [endpoints, endpoints]) as running:
+        async with copies(web.moto, [endpoints, endpoints]) as running:
             await the_leader(running)
             await cluster.put(first, elb_key("web", "multiple", before).decode())
             await wait_for(lambda: registered(running, before), what="the first write")
@@ -226,7 +237,7 @@ async def test_an_etcd_member_failing_under_the_leader(fault: str, rig: Rig) -> 
             try:
                 await cluster.put(others[0], elb_key("web", "multiple", after).decode())
                 await wait_for(
-                    lambda: rig.cloud.elb_instances("web") == {before, after},
+                    lambda: web.cloud.elb_instances("web") == {before, after},
                     timeout=TTL + 20,
                     what="the change after the fault",
                 )

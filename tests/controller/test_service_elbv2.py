@@ -10,8 +10,13 @@ from collections.abc import Callable
 import aetcd
 import pytest
 from cloud_calls import (
+    TG_DEREGISTER,
+    TG_HEALTH,
+    TG_REGISTER,
     SyncReports,
     delete_all,
+    elbv2_key,
+    elbv2_target,
     form,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
     put_all,
@@ -23,23 +28,9 @@ from harness import Cloud, running_service, wait_for
 
 from lbmanager.controller.unit import TargetResult
 from lbmanager.keys.segments import format_target
-from lbmanager.keys.target import Target
 from lbmanager.providers import elbv2
 from lbmanager.runtime.retry import Backoff
 from lbmanager.settings import Settings
-
-REGION = "us-east-1"
-REGISTER, DEREGISTER, HEALTH = "RegisterTargets", "DeregisterTargets", "DescribeTargetHealth"
-
-
-def group(name: str) -> Target:
-    """The target of target group ``name``."""
-    return Target("elbv2", REGION, name)
-
-
-def key(name: str, member: str, member_class: str = "multiple") -> bytes:
-    """An ELBv2 member key."""
-    return f"/lbManager/elbv2/{REGION}/{name}/{member_class}/{member}".encode()
 
 
 def written(proxy: FaultProxy, action: str, arn: str = "") -> list[set[str]]:
@@ -82,13 +73,14 @@ async def test_groups_already_in_sync_make_no_write_at_start(
     cloud.create_target_group("ips", 8080, "ip")
     cloud.register_targets("web", (a, 80), (b, 80))
     cloud.register_targets("ips", ("10.0.0.7", 8080), ("2001:db8::7", 9090))
-    keys = [key("web", a), key("web", f"{b}:80"), key("ips", "10.0.0.7")]
-    await put_all(etcd, [*keys, key("ips", "[2001:DB8::7]:9090")])
+    keys = [elbv2_key("web", a), elbv2_key("web", f"{b}:80"), elbv2_key("ips", "10.0.0.7")]
+    await put_all(etcd, [*keys, elbv2_key("ips", "[2001:DB8::7]:9090")])
     async with running_service(settings):
-        results = [await reports.wait(group("web")), await reports.wait(group("ips"))]
-    assert results == [TargetResult(group("web")), TargetResult(group("ips"))]
-    assert proxy.count(REGISTER) + proxy.count(DEREGISTER) == 0
-    assert (proxy.count("DescribeTargetGroups"), proxy.count(HEALTH)) == (1, 2)
+        web, ips = elbv2_target("web"), elbv2_target("ips")
+        results = [await reports.wait(web), await reports.wait(ips)]
+    assert results == [TargetResult(web), TargetResult(ips)]
+    assert proxy.count(TG_REGISTER) + proxy.count(TG_DEREGISTER) == 0
+    assert (proxy.count("DescribeTargetGroups"), proxy.count(TG_HEALTH)) == (1, 2)
 
 
 async def test_single_and_multiple_keys_end_to_end(
@@ -98,16 +90,18 @@ async def test_single_and_multiple_keys_end_to_end(
     singles falls back to the multiple set."""
     cloud.create_target_group("ips", 80, "ip")
     ips = ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4")
-    await put_all(etcd, [key("ips", ips[0]), key("ips", ips[1])])
+    await put_all(etcd, [elbv2_key("ips", ips[0]), elbv2_key("ips", ips[1])])
     async with running_service(settings):
         await wait_for(lambda: cloud.targets("ips") == {"10.0.0.1:80", "10.0.0.2:80"})
-        await etcd.put(key("ips", ips[2], "single"), b"")
+        await etcd.put(elbv2_key("ips", ips[2], "single"), b"")
         await wait_for(lambda: cloud.targets("ips") == {"10.0.0.3:80"}, what="single 3")
-        await etcd.put(key("ips", ips[3], "single"), b"")
+        await etcd.put(elbv2_key("ips", ips[3], "single"), b"")
         await wait_for(lambda: cloud.targets("ips") == {"10.0.0.4:80"}, what="single 4")
-        await etcd.put(key("ips", ips[2], "single"), b"")
+        await etcd.put(elbv2_key("ips", ips[2], "single"), b"")
         await wait_for(lambda: cloud.targets("ips") == {"10.0.0.3:80"}, what="rollback")
-        await delete_all(etcd, [key("ips", ips[2], "single"), key("ips", ips[3], "single")])
+        await delete_all(
+            etcd, [elbv2_key("ips", ips[2], "single"), elbv2_key("ips", ips[3], "single")]
+        )
         await wait_for(lambda: cloud.targets("ips") == {"10.0.0.1:80", "10.0.0.2:80"})
 
 
@@ -118,18 +112,19 @@ async def test_a_member_is_its_id_and_port(
     another; an IPv6 member without a port gets the group's."""
     (a,) = cloud.run_instances(1)
     arn = cloud.create_target_group("web", 80, "instance")
+    web = elbv2_target("web")
     cloud.create_target_group("ips", 80, "ip")
     async with running_service(settings):
-        await etcd.put(key("web", a), b"")
-        await reports.wait(group("web"), 1)
-        await etcd.put(key("web", f"{a}:80"), b"")
-        await reports.wait(group("web"), 2)
-        await etcd.put(key("web", f"{a}:8080"), b"")
-        await reports.wait(group("web"), 3)
-        await etcd.put(key("ips", "2001:db8::7"), b"")
+        await etcd.put(elbv2_key("web", a), b"")
+        await reports.wait(web, 1)
+        await etcd.put(elbv2_key("web", f"{a}:80"), b"")
+        await reports.wait(web, 2)
+        await etcd.put(elbv2_key("web", f"{a}:8080"), b"")
+        await reports.wait(web, 3)
+        await etcd.put(elbv2_key("ips", "2001:db8::7"), b"")
         await wait_for(lambda: cloud.targets("ips") == {"[2001:db8::7]:80"}, what="IPv6")
     # moto keeps one port per instance, so the calls tell what was asked for.
-    assert written(proxy, REGISTER, arn) == [{f"{a}:80"}, {f"{a}:8080"}]
+    assert written(proxy, TG_REGISTER, arn) == [{f"{a}:80"}, {f"{a}:8080"}]
 
 
 async def test_a_draining_target_is_left_to_drain_and_taken_back_with_its_key(
@@ -138,20 +133,23 @@ async def test_a_draining_target_is_left_to_drain_and_taken_back_with_its_key(
     """A target deregistered by its key's deletion drains: resyncs neither deregister it again
     nor count it; its key back, it is registered at once, then in sync."""
     cloud.create_target_group("ips", 80, "ip")
-    proxy.inject(HEALTH, RewriteFault(draining("10.0.0.3", 80)), times=None)
-    await put_all(etcd, [key("ips", f"10.0.0.{n}") for n in (1, 2, 3)])
+    proxy.inject(TG_HEALTH, RewriteFault(draining("10.0.0.3", 80)), times=None)
+    await put_all(etcd, [elbv2_key("ips", f"10.0.0.{n}") for n in (1, 2, 3)])
     async with running_service(tuned(settings, resync_interval=0.2)):
         await wait_for(lambda: len(cloud.targets("ips")) == 3, what="three registered")
-        await etcd.delete(key("ips", "10.0.0.3"))
-        await wait_for(lambda: written(proxy, DEREGISTER) == [{"10.0.0.3:80"}])
-        await proxy.wait_for(HEALTH, proxy.count(HEALTH) + 3)  # three resyncs see it drain
-        assert written(proxy, DEREGISTER) == [{"10.0.0.3:80"}]
-        assert len(written(proxy, REGISTER)) == 1
-        await etcd.put(key("ips", "10.0.0.3"), b"")
+        await etcd.delete(elbv2_key("ips", "10.0.0.3"))
+        await wait_for(lambda: written(proxy, TG_DEREGISTER) == [{"10.0.0.3:80"}])
+        # Three resyncs see it drain. The worker syncs one at a time, with one health read
+        # each, and the proxy records a call as it arrives: the 4th read from now begins
+        # only once the 3rd sync has finished.
+        await proxy.wait_for(TG_HEALTH, proxy.count(TG_HEALTH) + 4)
+        assert written(proxy, TG_DEREGISTER) == [{"10.0.0.3:80"}]
+        assert len(written(proxy, TG_REGISTER)) == 1
+        await etcd.put(elbv2_key("ips", "10.0.0.3"), b"")
         await wait_for(lambda: len(cloud.targets("ips")) == 3, what="taken back")
-        await proxy.wait_for(HEALTH, proxy.count(HEALTH) + 3)
-    assert written(proxy, REGISTER)[1:] == [{"10.0.0.3:80"}]
-    assert written(proxy, DEREGISTER) == [{"10.0.0.3:80"}]
+        await proxy.wait_for(TG_HEALTH, proxy.count(TG_HEALTH) + 4)  # three more resyncs done
+    assert written(proxy, TG_REGISTER)[1:] == [{"10.0.0.3:80"}]
+    assert written(proxy, TG_DEREGISTER) == [{"10.0.0.3:80"}]
 
 
 async def test_a_missing_group_is_an_error_on_that_group_only(
@@ -159,12 +157,12 @@ async def test_a_missing_group_is_an_error_on_that_group_only(
 ) -> None:
     """`gone` reports TargetGroupNotFound; `web`, looked up in the same call, syncs."""
     cloud.create_target_group("web", 80, "ip")
-    await put_all(etcd, [key("web", "10.0.0.1"), key("gone", "10.0.0.1")])
+    await put_all(etcd, [elbv2_key("web", "10.0.0.1"), elbv2_key("gone", "10.0.0.1")])
     async with running_service(settings):
-        gone = await reports.wait(group("gone"))
-        web = await reports.wait(group("web"))
+        gone = await reports.wait(elbv2_target("gone"))
+        web = await reports.wait(elbv2_target("web"))
     assert "TargetGroupNotFound" in str(gone.error)
-    assert (web.target, web.changes, web.error) == (group("web"), ("+ 10.0.0.1:80",), None)
+    assert (web.target, web.changes, web.error) == (elbv2_target("web"), ("+ 10.0.0.1:80",), None)
     assert cloud.targets("web") == {"10.0.0.1:80"}
 
 
@@ -179,11 +177,11 @@ async def test_a_throttled_register_is_sent_again_without_reading_again(
     is read once, at start-up."""
     monkeypatch.setattr(elbv2, "WRITE_RETRY", Backoff(initial=0.01, maximum=0.05, attempts=5))
     cloud.create_target_group("ips", 80, "ip")
-    proxy.inject(REGISTER, throttling(), times=2)
+    proxy.inject(TG_REGISTER, throttling(), times=2)
     async with running_service(settings):
-        await etcd.put(key("ips", "10.0.0.1"), b"")
+        await etcd.put(elbv2_key("ips", "10.0.0.1"), b"")
         await wait_for(lambda: cloud.targets("ips") == {"10.0.0.1:80"}, what="registered")
-    assert (proxy.count(REGISTER), proxy.count(HEALTH)) == (3, 1)
+    assert (proxy.count(TG_REGISTER), proxy.count(TG_HEALTH)) == (3, 1)
 
 
 async def test_a_burst_of_100_keys_costs_at_most_two_registers_per_group(
@@ -195,10 +193,10 @@ async def test_a_burst_of_100_keys_costs_at_most_two_registers_per_group(
     async with running_service(settings):
         for n in range(1, 26):
             for g in range(4):
-                await etcd.put(key(f"tg-{g}", f"10.0.{g}.{n}"), b"")
+                await etcd.put(elbv2_key(f"tg-{g}", f"10.0.{g}.{n}"), b"")
         await wait_for(lambda: all(cloud.targets(n) == t for n, t in wanted.items()))
     for arn in arns:
-        assert 1 <= len(written(proxy, REGISTER, arn)) <= 2
+        assert 1 <= len(written(proxy, TG_REGISTER, arn)) <= 2
 
 
 async def test_a_mass_removal_waits_and_is_dropped_when_the_keys_return(
@@ -206,22 +204,21 @@ async def test_a_mass_removal_waits_and_is_dropped_when_the_keys_return(
 ) -> None:
     """Four of five keys gone at once are held (the group keeps them); back, nothing is removed."""
     cloud.create_target_group("ips", 80, "ip")
-    keys = [key("ips", f"10.0.0.{n}") for n in range(1, 6)]
+    keys = [elbv2_key("ips", f"10.0.0.{n}") for n in range(1, 6)]
+    ips = elbv2_target("ips")
     async with running_service(tuned(settings, removal_delay=600)):
         await put_all(etcd, keys)
         await wait_for(lambda: len(cloud.targets("ips")) == 5, what="five registered")
         await delete_all(etcd, keys[1:])
         # Polls of the new members' phases may report first: wait for the held removal.
-        await wait_for(
-            lambda: (seen := reports.of(group("ips"))) and seen[-1].held is not None, what="held"
-        )
-        held = reports.of(group("ips"))[-1].held
+        await wait_for(lambda: (seen := reports.of(ips)) and seen[-1].held is not None, what="held")
+        held = reports.of(ips)[-1].held
         assert held is not None
         assert held.members == {f"10.0.0.{n}:80" for n in range(2, 6)}
         await put_all(etcd, keys[1:])
-        await wait_for(lambda: reports.of(group("ips"))[-1].held is None, what="not held")
+        await wait_for(lambda: reports.of(ips)[-1].held is None, what="not held")
     assert len(cloud.targets("ips")) == 5
-    assert proxy.count(DEREGISTER) == 0
+    assert proxy.count(TG_DEREGISTER) == 0
 
 
 async def test_dry_run_plans_and_writes_nothing(
@@ -230,12 +227,12 @@ async def test_dry_run_plans_and_writes_nothing(
     """A stray target and a new key: a dry run plans both changes and writes neither."""
     cloud.create_target_group("ips", 80, "ip")
     cloud.register_targets("ips", ("10.0.0.9", 80))
-    await etcd.put(key("ips", "10.0.0.1"), b"")
+    await etcd.put(elbv2_key("ips", "10.0.0.1"), b"")
     async with running_service(tuned(settings, dry_run=True)):
-        result = await reports.wait(group("ips"))
+        result = await reports.wait(elbv2_target("ips"))
     assert result.changes == ("+ 10.0.0.1:80", "- 10.0.0.9:80")
     assert cloud.targets("ips") == {"10.0.0.9:80"}
-    assert proxy.count(REGISTER) + proxy.count(DEREGISTER) == 0
+    assert proxy.count(TG_REGISTER) + proxy.count(TG_DEREGISTER) == 0
 
 
 async def test_upsert_only_registers_and_never_deregisters(
@@ -245,17 +242,18 @@ async def test_upsert_only_registers_and_never_deregisters(
     also once the key is gone."""
     cloud.create_target_group("ips", 80, "ip")
     cloud.register_targets("ips", ("10.0.0.9", 80))
-    await etcd.put(key("ips", "10.0.0.1"), b"")
+    await etcd.put(elbv2_key("ips", "10.0.0.1"), b"")
+    ips = elbv2_target("ips")
     async with running_service(tuned(settings, policy="upsert-only")) as service:
-        assert (await reports.wait(group("ips"))).changes == ("+ 10.0.0.1:80",)
-        await etcd.delete(key("ips", "10.0.0.1"))
+        assert (await reports.wait(ips)).changes == ("+ 10.0.0.1:80",)
+        await etcd.delete(elbv2_key("ips", "10.0.0.1"))
         # The deletion reached the tree (which kicked the group's worker) and a sync of it
         # finished: a phase poll's report could come first.
         context = service.context
         assert context is not None
         await wait_for(
-            lambda: not context.tree.entries(group("ips")) and not service.pending(group("ips")),
+            lambda: not context.tree.entries(ips) and not service.pending(ips),
             what="a sync after the deletion",
         )
     assert cloud.targets("ips") == {"10.0.0.1:80", "10.0.0.9:80"}
-    assert proxy.count(DEREGISTER) == 0
+    assert proxy.count(TG_DEREGISTER) == 0

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import aetcd
 from cloud_calls import (
+    TG_HEALTH,
     SyncReports,
     elb_key,
     elb_target,
+    elbv2_key,
+    elbv2_target,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
     published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
@@ -19,16 +22,9 @@ from cloud_calls import (
 from fault_proxy import FaultProxy, RewriteFault
 from harness import Cloud, running_service, wait_for
 
-from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
 
-REGION = "us-east-1"
-ELB_HEALTH, ELBV2_HEALTH = "DescribeInstanceHealth", "DescribeTargetHealth"
-
-
-def elbv2_key(name: str, member: str) -> bytes:
-    """An ELBv2 `single` key."""
-    return f"/lbManager/elbv2/{REGION}/{name}/single/{member}".encode()
+ELB_HEALTH = "DescribeInstanceHealth"
 
 
 async def test_elb_switch_waits_for_the_new_instance_to_be_healthy(
@@ -99,14 +95,14 @@ async def test_elbv2_switch_waits_and_rolls_back(
     """A target group: B unhealthy keeps A (the phases say so, under the keys' spelling);
     healthy, A goes; a rollback to A during a second wait deregisters C."""
     cloud.create_target_group("ips", 80, "ip")
-    group = Target("elbv2", REGION, "ips")
+    group = elbv2_target("ips")
     a, b, c = "10.0.0.1", "10.0.0.2", "10.0.0.3"
     sick_b = RewriteFault(unhealthy(b, "<State>healthy</State>", "<State>unhealthy</State>"))
-    injection = proxy.inject(ELBV2_HEALTH, sick_b, times=None)
+    injection = proxy.inject(TG_HEALTH, sick_b, times=None)
     async with running_service(settings):
-        await etcd.put(elbv2_key("ips", a), b"")
+        await etcd.put(elbv2_key("ips", a, "single"), b"")
         await wait_for(lambda: cloud.targets("ips") == {f"{a}:80"}, what="A registered")
-        await etcd.put(elbv2_key("ips", b), b"")
+        await etcd.put(elbv2_key("ips", b, "single"), b"")
         await wait_for(lambda: cloud.targets("ips") == {f"{a}:80", f"{b}:80"}, what="B and A")
         # B's phase is polled with backoff (1 s doubling): slow under load.
         await wait_for_phases(etcd, group, {a: "healthy", b: "unhealthy"}, within=30)
@@ -115,8 +111,8 @@ async def test_elbv2_switch_waits_and_rolls_back(
         proxy.injections.remove(injection)
         await wait_for(lambda: cloud.targets("ips") == {f"{b}:80"}, what="A deregistered")
         sick_c = RewriteFault(unhealthy(c, "<State>healthy</State>", "<State>unhealthy</State>"))
-        proxy.inject(ELBV2_HEALTH, sick_c, times=None)
-        await etcd.put(elbv2_key("ips", c), b"")
+        proxy.inject(TG_HEALTH, sick_c, times=None)
+        await etcd.put(elbv2_key("ips", c, "single"), b"")
         await wait_for(lambda: cloud.targets("ips") == {f"{b}:80", f"{c}:80"}, what="C and B")
-        await etcd.put(elbv2_key("ips", b), b"rollback")
+        await etcd.put(elbv2_key("ips", b, "single"), b"rollback")
         await wait_for(lambda: cloud.targets("ips") == {f"{b}:80"}, what="C deregistered")

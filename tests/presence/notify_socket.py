@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 from harness import wait_for
 
+_markers = itertools.count()
+
 
 class NotifySocket:
     """A unix datagram socket standing in for systemd: it keeps every message it receives."""
@@ -19,8 +22,9 @@ class NotifySocket:
     def __init__(self, address: str) -> None:
         self.address = address
         self.messages: list[str] = []
+        self._bound = "\0" + address[1:] if address.startswith("@") else address
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind("\0" + address[1:] if address.startswith("@") else address)
+        self._sock.bind(self._bound)
         self._sock.setblocking(False)
         self._reader = asyncio.create_task(self._read())
 
@@ -40,6 +44,16 @@ class NotifySocket:
             await wait_for(arrived, what=f"{pattern!r} on the notify socket")
         except AssertionError as error:
             raise AssertionError(f"{error}; got {self.messages}") from None
+
+    async def drained(self) -> list[str]:
+        """Every message sent before this call, once all have arrived: a marker sent now
+        queues behind them (a datagram socket keeps its order) and is awaited, then dropped."""
+        marker = f"TEST_MARKER={next(_markers)}"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.sendto(marker.encode(), self._bound)
+        await self.wait(re.escape(marker))
+        self.messages.remove(marker)
+        return list(self.messages)
 
     async def close(self) -> None:
         """Stop reading and close the socket."""

@@ -3,18 +3,15 @@ agent and the service (issue 12), and leaves it when it stops."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
+from agent_helpers import agent_in_process
 from docker_client import DockerClient
 from docker_engine import DockerEngine
-from harness import FAST_BACKOFF, Cloud, running_service, wait_for
+from harness import Cloud, running_service, wait_for
 from servers import EtcdServer
 
-from lbmanager.presence.agent import Agent, AgentConfig
 from lbmanager.presence.labels import Identity
 from lbmanager.settings import Settings
-from lbmanager.store.etcd import Store
 
 LABEL = {"lbmanager.elbv2": "us-east-1/web-tg"}
 
@@ -57,20 +54,12 @@ async def test_labelled_container_joins_and_leaves_a_target_group(  # noqa: PLR0
 ) -> None:
     """Start → its address and port registered with the target group; stop → deregistered."""
     cloud.create_target_group("web-tg", target_type="ip")
-    store = Store([("127.0.0.1", etcd_server.port)])
-    config = AgentConfig(docker_engine.host, 5, IDENTITIES[case])
-    agent = Agent(store, config, FAST_BACKOFF)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        async with running_service(settings):
-            await asyncio.wait_for(agent.ready.wait(), 15)
-            container = await _container(docker, case)
-            member = await _member(docker, container, case)
-            await wait_for(lambda: cloud.targets("web-tg") == {member}, what=f"{member} registered")
-            await docker.action(container, "stop")
-            await wait_for(lambda: not cloud.targets("web-tg"), what=f"{member} deregistered")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        await store.close()
+    async with (
+        agent_in_process(docker_engine.host, etcd_server, IDENTITIES[case]),
+        running_service(settings),
+    ):
+        container = await _container(docker, case)
+        member = await _member(docker, container, case)
+        await wait_for(lambda: cloud.targets("web-tg") == {member}, what=f"{member} registered")
+        await docker.action(container, "stop")
+        await wait_for(lambda: not cloud.targets("web-tg"), what=f"{member} deregistered")

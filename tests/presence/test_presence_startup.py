@@ -10,17 +10,24 @@ from pathlib import Path
 
 import aetcd
 import pytest
-from agent_helpers import INSTANCE, READY, elb_key, elb_label, running_agent, wait_held
+from agent_helpers import (
+    INSTANCE,
+    READY,
+    agent_in_process,
+    elb_key,
+    elb_label,
+    running_agent,
+    wait_held,
+)
 from cli_helpers import cli_env, running_cli
 from docker_client import DockerClient
 from docker_engine import DockerEngine
-from harness import FAST_BACKOFF, wait_for
+from harness import wait_for
 from servers import HOST, EtcdServer, free_port
 
 from lbmanager.presence import agent as agent_module
-from lbmanager.presence.agent import Agent, AgentConfig, docker_url
+from lbmanager.presence.agent import docker_url
 from lbmanager.presence.labels import Identity
-from lbmanager.store.etcd import Store
 
 PATH = "elb/us-east-1/web/multiple/i-0123456789abcdef0"
 WAITING_FOR_ETCD = r"WARNING .*waiting for etcd to hold 1 keys: .*127\.0\.0\.1"
@@ -117,20 +124,12 @@ async def test_agent_without_docker_settings_waits_for_the_default_socket(  # no
     default = tmp_path / "docker.sock"
     monkeypatch.setattr(agent_module, "DEFAULT_DOCKER_URL", f"unix://{default}")
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    store = Store([(HOST, etcd_server.port)])
     identity = Identity(instance_id=INSTANCE, host_ip=HOST)
-    agent = Agent(store, AgentConfig(None, 15, identity), FAST_BACKOFF)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
+    async with agent_in_process(None, etcd_server, identity, ttl=15, ready=False) as running:
         waiting = f"waiting for Docker at unix://{default}: "
         await wait_for(lambda: waiting in caplog.text, what="the warning naming the socket")
-        assert not task.done()
+        assert not running.task.done()
         default.symlink_to(docker_engine.socket_path)  # the socket appears
-        await asyncio.wait_for(agent.ready.wait(), 15)
+        await asyncio.wait_for(running.agent.ready.wait(), 15)
         await docker.run(elb_label("web"))
         await wait_held(etcd, elb_key("web"))
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        await store.close()

@@ -56,8 +56,9 @@ async def test_ready_once_every_member_is_healthy_at_every_target(
         await systemd.wait("STATUS=healthy at every target")
         await cli.wait_line("INFO .*members healthy at every target")
         assert await cli.stop(signal.SIGTERM) == 0
-    assert systemd.messages[-1] == "STOPPING=1"
-    assert systemd.messages.count("READY=1") == 1
+    messages = await systemd.drained()  # all the exited process sent, read by the socket's task
+    assert messages[-1] == "STOPPING=1"
+    assert messages.count("READY=1") == 1
 
 
 async def test_ready_waits_for_the_health_url_too(
@@ -85,7 +86,7 @@ async def test_ready_waits_for_the_health_url_too(
         state.status = 200
         await systemd.wait(f"STATUS={re.escape(url)} is healthy again: keys put back")
         assert await cli.stop(signal.SIGTERM) == 0
-    assert systemd.messages.count("READY=1") == 1
+    assert (await systemd.drained()).count("READY=1") == 1
 
 
 async def test_without_notify_socket_it_logs_when_healthy(

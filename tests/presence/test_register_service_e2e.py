@@ -50,4 +50,4 @@ async def test_ready_when_in_service_and_child_stopped_once_deregistered(
         assert await cli.stop(signal.SIGTERM, within=30) == 7
         assert json.loads((tmp_path / "stopped").read_text()) == [], cli.stderr
         await cli.wait_line("INFO .*members gone from every target after")
-        assert "STOPPING=1" in systemd.messages
+        assert "STOPPING=1" in await systemd.drained()

@@ -9,7 +9,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-from cloud_calls import aws_error, form, proxy_fixture  # noqa: F401 - registers `proxy`
+from cloud_calls import (
+    REGION,
+    TG_DEREGISTER,
+    TG_HEALTH,
+    TG_REGISTER,
+    aws_error,
+    form,
+    proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
+)
 from fault_proxy import FaultProxy, RecordedCall, throttling
 from harness import Cloud
 
@@ -21,9 +29,6 @@ from lbmanager.providers.elbv2 import Elbv2Provider
 from lbmanager.providers.ratelimit import TokenBucket
 from lbmanager.runtime.metrics import REGISTRY
 from lbmanager.runtime.retry import Backoff
-
-REGION = "us-east-1"
-REGISTER, DEREGISTER = "RegisterTargets", "DeregisterTargets"
 
 
 @pytest.fixture
@@ -41,7 +46,7 @@ def names(call: RecordedCall) -> list[str]:
 
 def throttled_registers() -> float:
     """RegisterTargets requests counted as throttled so far."""
-    labels = {"service": "elbv2", "operation": REGISTER, "result": "throttled"}
+    labels = {"service": "elbv2", "operation": TG_REGISTER, "result": "throttled"}
     return REGISTRY.get_sample_value("lbmanager_aws_requests_total", labels) or 0.0
 
 
@@ -94,7 +99,7 @@ async def test_target_health_is_one_call_in_canonical_text(
     group = await provider.target_group(REGION, "web")
     health = await provider.target_health(REGION, group)
     assert health == {"10.0.0.7:80": "healthy", "[2001:db8::7]:8080": "healthy"}
-    assert proxy.count("DescribeTargetHealth") == 1
+    assert proxy.count(TG_HEALTH) == 1
 
 
 async def test_a_write_is_one_call_up_to_the_cap(
@@ -112,9 +117,9 @@ async def test_a_write_is_one_call_up_to_the_cap(
     monkeypatch.setattr(elbv2, "WRITE_CAP", 2)
     await provider.deregister(REGION, group, five)
     await provider.register(REGION, group, five)
-    registers = [targets_of(c) for c in proxy.calls if c.action == REGISTER]
+    registers = [targets_of(c) for c in proxy.calls if c.action == TG_REGISTER]
     assert [len(r) for r in registers] == [5, 2, 2, 1]
-    assert [len(targets_of(c)) for c in proxy.calls if c.action == DEREGISTER] == [2, 2, 1]
+    assert [len(targets_of(c)) for c in proxy.calls if c.action == TG_DEREGISTER] == [2, 2, 1]
     assert set().union(*registers[1:]) == {f"10.0.0.{n}" for n in range(1, 6)}
 
 
@@ -130,10 +135,10 @@ async def test_a_throttled_write_is_retried_by_itself(
     cloud.create_target_group("web", 80, "ip")
     group = await provider.target_group(REGION, "web")
     before = throttled_registers()
-    proxy.inject(REGISTER, throttling(), times=2)
+    proxy.inject(TG_REGISTER, throttling(), times=2)
     await provider.register(REGION, group, {"10.0.0.7:80"})
     assert cloud.targets("web") == {"10.0.0.7:80"}
-    assert proxy.count(REGISTER) == 3
+    assert proxy.count(TG_REGISTER) == 3
     assert proxy.count("DescribeTargetGroups") == 1
     assert throttled_registers() - before == 2
 
@@ -144,7 +149,7 @@ async def test_an_invalid_target_is_permanent_with_the_aws_message(
     """InvalidTarget is not retried; the error names the call and carries AWS's message."""
     cloud.create_target_group("web")
     group = await provider.target_group(REGION, "web")
-    proxy.inject(REGISTER, aws_error("InvalidTarget"))
+    proxy.inject(TG_REGISTER, aws_error("InvalidTarget"))
     with pytest.raises(PermanentError, match=r"^RegisterTargets web: InvalidTarget: "):
         await provider.register(REGION, group, {"i-0000000a:80"})
-    assert proxy.count(REGISTER) == 1
+    assert proxy.count(TG_REGISTER) == 1

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import aetcd
+from agent_helpers import agent_in_process
 from docker_client import DockerClient
 from docker_engine import DockerEngine
-from harness import FAST_BACKOFF, wait_for
+from harness import wait_for
 from local_lb import NginxServer, reached, rendering_service, write_render_config
-from servers import HOST, free_port
+from servers import HOST, EtcdServer, free_port
 
-from lbmanager.presence.agent import Agent, AgentConfig
 from lbmanager.presence.labels import Identity
 from lbmanager.settings import Settings
-from lbmanager.store.etcd import Store
 
 
-async def test_labelled_container_port_appears_in_nginx(
+async def test_labelled_container_port_appears_in_nginx(  # noqa: PLR0917 - fixtures
     etcd: aetcd.Client,
+    etcd_server: EtcdServer,
     docker_engine: DockerEngine,
     docker: DockerClient,
     settings: Settings,
@@ -30,14 +29,12 @@ async def test_labelled_container_port_appears_in_nginx(
     nginx = NginxServer(tmp_path)
     path = write_render_config(nginx, upstreams=["web"])
     nginx.start_from(path)
-    store = Store(settings.endpoints())
-    agent = Agent(store, AgentConfig(docker_engine.host, 5, Identity(host_ip=HOST)), FAST_BACKOFF)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
     port = free_port()
     try:
-        async with rendering_service(settings, path):
-            await asyncio.wait_for(agent.ready.wait(), 15)
+        async with (
+            agent_in_process(docker_engine.host, etcd_server, Identity(host_ip=HOST)),
+            rendering_service(settings, path),
+        ):
             assert await reached(nginx.port, 1) == {"HTTP 503"}
             script = (
                 f"mkdir -p /www && echo -n from-container > /www/index.html && "
@@ -54,9 +51,6 @@ async def test_labelled_container_port_appears_in_nginx(
             await docker.action(container, "stop")
             await wait_for(lambda: _serves(nginx, {"HTTP 503"}), what="nginx answers 503")
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
-        await store.close()
         nginx.stop()
 
 

@@ -28,7 +28,8 @@ def test_phase_keys_sit_beside_the_managed_record_and_are_not_taken_for_it() -> 
 
 
 async def test_publish_writes_only_a_change() -> None:
-    """The same object twice is one write (here: in memory, counted by the return value)."""
+    """The same object twice is one write (here: in memory, counted by the return value; in
+    etcd, by the key's version: test_route53_phases.py's cold start in sync)."""
     record = PhaseRecord(write=False)
     assert await record.publish(WEB, {"i-0000000a": Phase.PENDING})
     assert not await record.publish(WEB, {"i-0000000a": Phase.PENDING})
