@@ -13,7 +13,7 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -26,7 +26,7 @@ from balancers import Balancer, ClassicElbs, balancers
 from coldstart import cold_start, moto_describe_floor, phases_published, plan_tree, populate
 from live import burst, burst_elbs, latency, prepare, wait_started
 from report import Row, burst_rows, cold_rows, latency_rows, table, throttled_rows
-from rig import ServiceProcess, machine, service_args, service_env
+from rig import ServiceProcess, at_least, machine, service_args, service_env, summary_heading
 from servers import HOST, EtcdServer, MotoServer, free_port
 from throttled import throttled_burst
 from timed_proxy import TimedProxy
@@ -81,8 +81,9 @@ async def _live(
         for round_ in range(options.rounds):
             _say(f"burst round {round_ + 1}/{options.rounds}: 1000 puts over 20 {lb.noun}s...")
             bursts.append(await burst(lb, etcd, proxy, prefix, names=burst_elbs(round_)))
-        rows += burst_rows(lb, bursts)
-        _say(table(rows[-6:]))
+        burst_figures = burst_rows(lb, bursts)
+        _say(table(burst_figures))
+        rows += burst_figures
         if isinstance(lb, ClassicElbs):
             throttled = []
             for round_ in range(options.rounds):
@@ -90,8 +91,9 @@ async def _live(
                 throttled.append(
                     await throttled_burst(etcd, lb.direct, proxy, prefix, round_=round_)
                 )
-            rows += throttled_rows(throttled)
-            _say(table(rows[-4:]))
+            throttled_figures = throttled_rows(throttled)
+            _say(table(throttled_figures))
+            rows += throttled_figures
         service.check_alive()
     return rows
 
@@ -134,7 +136,7 @@ async def _cold(
 async def main(options: argparse.Namespace) -> int:
     """Run every figure; print the machine and the summary table."""
     started = time.perf_counter()
-    about = machine()
+    about, load = machine(), os.getloadavg()[0]
     _say("machine: " + ", ".join(f"{k} {v}" for k, v in about.items()))
     with EtcdServer() as etcd_server, MotoServer() as moto:
         async with TimedProxy(moto.endpoint) as proxy:
@@ -149,37 +151,29 @@ async def main(options: argparse.Namespace) -> int:
                         rows += await _cold(options, etcd_server, etcd, proxy, lb)
             finally:
                 await etcd.close()
-    _say(
-        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, {about['ram']}, "
-        f"Python {about['python']}; whole run {time.perf_counter() - started:.0f} s)\n"
+    details = (
+        f"{options.samples} latency samples, burst rounds and cold-start runs "
+        f"{options.rounds}, cold start on {options.cold_elbs} load balancers of each kind"
     )
+    _say(summary_heading(about, started, load, details))
     _say(table(rows))
     return 0
-
-
-def _at_least(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if (value := int(text)) < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}")
-        return value
-
-    return parse
 
 
 def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--samples", type=_at_least(2), default=200, help="latency samples (default 200)"
+        "--samples", type=at_least(2), default=200, help="latency samples (default 200)"
     )
     parser.add_argument(
         "--rounds",
-        type=_at_least(1),
+        type=at_least(1),
         default=3,
         help="burst rounds and cold-start runs; medians are reported (default 3)",
     )
     parser.add_argument(
         "--cold-elbs",
-        type=_at_least(0),
+        type=at_least(0),
         default=1000,
         help="load balancers of 100 members (of each kind) for the cold start; 0 skips it "
         "(default 1000)",

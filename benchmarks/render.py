@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import itertools
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -29,28 +28,24 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 import aetcd
 import uvloop
 from http_rig import Backends, fetch
+from render_burst import BurstResult, burst
 from render_rig import (
     LOAD_BALANCERS,
     WAIT_MIN,
     LoadBalancer,
     add_lb_option,
+    member_key,
     reloads,
     render_config,
     running,
-    summary_heading,
 )
-from report import Row, percentile, table
-from rig import ServiceProcess, machine, service_args, service_env
+from report import Row, met, percentile, table
+from rig import ServiceProcess, machine, service_args, service_env, summary_heading
 from servers import HOST, EtcdServer, free_port
 
 SPACING = WAIT_MIN + 0.1  # between changes, so each is an isolated one, not part of a burst
 WARMUP, PROBES, BASE = 5, 4, 2
 POLLS = [0, 0.0]  # requests sent while a change was pending, and the seconds spent so
-
-
-def member_key(prefix: str, port: int) -> bytes:
-    """The key making 127.0.0.1:``port`` a `multiple` member of upstream ``web``."""
-    return f"{prefix}/upstream/web/multiple/{HOST}:{port}".encode()
 
 
 @dataclass
@@ -147,63 +142,8 @@ async def latency(
     return result
 
 
-@dataclass(frozen=True, slots=True)
-class BurstResult:
-    """A burst of member keys: how long the puts took, the reloads, and the lag after them."""
-
-    keys: int
-    put_seconds: float
-    reloads: int
-    to_file: float  # last put → the rendered file holds every member (polled every 5 ms)
-    to_reloaded: float  # last put → the reload of that file done (wrapper's end time)
-
-
-async def burst(
-    lb: LoadBalancer, etcd: aetcd.Client, prefix: str, count: int, putters: int = 4
-) -> BurstResult:
-    """Put ``count`` member keys (ports nobody serves) by ``putters`` concurrent writers; poll the
-    rendered file until it holds them all, then until no reload came for 1 s."""
-    ports = {free_port() for _ in range(count)}
-    keys = iter(sorted(ports))
-    before = len(reloads(lb.reload_log))
-
-    async def put_some() -> None:
-        for port in keys:
-            await etcd.put(member_key(prefix, port), b"")
-
-    started = time.time()
-    await asyncio.gather(*(put_some() for _ in range(putters)))
-    last_put = time.time()
-    pattern = re.compile(rf"{re.escape(HOST)}:(\d+)")
-    async with asyncio.timeout(60):
-        # Polling: the file is another process's, and this is the moment it is seen complete.
-        while not ports <= {int(p) for p in pattern.findall(lb.destination.read_text())}:  # noqa: ASYNC110 - see above
-            await asyncio.sleep(0.005)
-        complete = time.time()
-        done = reloads(lb.reload_log)
-        quiet_since = time.time()
-        while time.time() - quiet_since < 1.0:
-            await asyncio.sleep(0.05)
-            if len(latest := reloads(lb.reload_log)) != len(done):
-                done, quiet_since = latest, time.time()
-    lb.check_alive()
-    if done[-1].status != 0:
-        raise RuntimeError(f"{lb.name}: the last reload exited {done[-1].status}")
-    return BurstResult(
-        len(ports),
-        last_put - started,
-        len(done) - before,
-        complete - last_put,
-        done[-1].end - last_put,
-    )
-
-
 def _ms(values: list[float]) -> str:
     return f"{1000 * percentile(values, 50):.1f} / {1000 * percentile(values, 99):.1f} ms"
-
-
-def _met(ok: bool) -> str:
-    return "yes" if ok else "**no**"
 
 
 def rows(name: str, lat: Samples, bursts: BurstResult) -> list[Row]:
@@ -214,7 +154,7 @@ def rows(name: str, lat: Samples, bursts: BurstResult) -> list[Row]:
         (f"{name}: put → new backend reached, p50 / p99 ({n})", _ms(lat.add), "", ""),
         (f"{name}:   of which put → reload command started, p50 / p99", _ms(lat.to_reload), "", ""),
         (f"{name}: delete → backend no longer reached, p50 / p99 ({n})", _ms(lat.remove), "", ""),
-        (f"{name}: reloads per isolated change", f"{per_change:.2f}", "1", _met(per_change == 1)),
+        (f"{name}: reloads per isolated change", f"{per_change:.2f}", "1", met(per_change == 1)),
         (
             f"{name}: polling while a change is pending (fresh connections)",
             f"{lat.poll_rate:.0f} requests/s",
@@ -222,7 +162,7 @@ def rows(name: str, lat: Samples, bursts: BurstResult) -> list[Row]:
             "",
         ),
         (f"{name}: burst of {bursts.keys} puts, put time", f"{bursts.put_seconds:.2f} s", "", ""),
-        (f"{name}: burst: reloads", str(bursts.reloads), "≤ 2", _met(bursts.reloads <= 2)),
+        (f"{name}: burst: reloads", str(bursts.reloads), "≤ 2", met(bursts.reloads <= 2)),
         (
             f"{name}: burst: last put → file holds all {bursts.keys} (polled every 5 ms)",
             f"{bursts.to_file:.3f} s",

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import shlex
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,14 +224,9 @@ def running(pids: set[int]) -> set[int]:
 LOAD_BALANCERS: dict[str, type[LoadBalancer]] = {"nginx": Nginx, "haproxy": Haproxy}
 
 
-def summary_heading(about: dict[str, str], started: float, load: float, details: str) -> str:
-    """The line above a run's summary table: the machine (``machine()``), ``details``, how long
-    the run took since ``started`` (``time.perf_counter()``) and the load average then and now."""
-    return (
-        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, "
-        f"Python {about['python']}; {details}; whole run {time.perf_counter() - started:.0f} s; "
-        f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f})\n"
-    )
+def member_key(prefix: str, port: int) -> bytes:
+    """The key making 127.0.0.1:``port`` a `multiple` member of upstream ``web``."""
+    return f"{prefix}/upstream/web/multiple/{HOST}:{port}".encode()
 
 
 def add_lb_option(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -21,7 +21,8 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def _met(ok: bool) -> str:
+def met(ok: bool) -> str:
+    """The "met" column: whether a target was met (a miss stands out in bold)."""
     return "yes" if ok else "**no**"
 
 
@@ -37,7 +38,7 @@ def latency_rows(lb: Balancer, result: LatencyResult) -> list[Row]:
         ("floor (put → watch event → direct register), p50", _ms(f50), "", ""),
         ("floor, p99", _ms(f99), "", ""),
         ("  of which put → watch event, p50", _ms(percentile(result.floor_watch, 50)), "", ""),
-        ("ratio p50 / floor p50", f"{ratio:.2f}", "≤ 1.5", _met(ratio <= 1.5)),
+        ("ratio p50 / floor p50", f"{ratio:.2f}", "≤ 1.5", met(ratio <= 1.5)),
         ("register calls per put", f"{result.registers_per_put:.2f}", "1", ""),
     ]
 
@@ -66,13 +67,13 @@ def burst_rows(lb: Balancer, results: list[BurstResult]) -> list[Row]:
             f"burst: {lb.register_action} calls",
             _spread(calls, "", 0),
             f"≤ {limit}",
-            _met(statistics.median(calls) <= limit),
+            met(statistics.median(calls) <= limit),
         ),
         (
             f"burst: most register calls for one {lb.noun}",
             _spread(most, "", 0),
             "≤ 2",
-            _met(statistics.median(most) <= 2),
+            met(statistics.median(most) <= 2),
         ),
         (
             f"burst: describe calls ({lb.noun}s new to the service)",
@@ -156,7 +157,7 @@ def cold_rows(lb: Balancer, results: list[ColdResult]) -> list[Row]:
             "cold start: start → first plan (1st describe answered)",
             _spread([r.first_plan for r in results], " s", 2),
             "< 3 s",
-            _met(first_plan < 3),
+            met(first_plan < 3),
         ),
         (
             f"cold start: start → all {first.elbs} checked ({first.describe_calls} describes)",
@@ -164,8 +165,8 @@ def cold_rows(lb: Balancer, results: list[ColdResult]) -> list[Row]:
             "",
             "",
         ),
-        ("cold start: write calls (all already in sync)", str(writes), "0", _met(writes == 0)),
-        ("cold start: peak RSS (VmHWM, largest run)", f"{rss:.0f} MB", "< 250 MB", _met(rss < 250)),
+        ("cold start: write calls (all already in sync)", str(writes), "0", met(writes == 0)),
+        ("cold start: peak RSS (VmHWM, largest run)", f"{rss:.0f} MB", "< 250 MB", met(rss < 250)),
         (
             f"cold start: start → every phase key written ({first.phase_keys} keys, 1st run)",
             f"{first.phases_published:.1f} s",
@@ -176,7 +177,7 @@ def cold_rows(lb: Balancer, results: list[ColdResult]) -> list[Row]:
             "cold start: most writes of one phase key, after every run",
             str(phase_writes),
             "≤ 1",
-            _met(phase_writes <= 1 and first.phase_keys == first.elbs),
+            met(phase_writes <= 1 and first.phase_keys == first.elbs),
         ),
         (
             f"moto alone: the same {first.describe_calls} describes, all at once",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime
@@ -10,7 +11,7 @@ import platform
 import secrets
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,10 +62,20 @@ async def create_elb(client: Any, name: str, instances: list[str]) -> None:
         )
 
 
+# Settings a child would otherwise inherit from whoever runs the benchmark: another etcd, real
+# AWS, lbmanager settings, or a service manager's notify socket would skew or break the figures.
+_NOT_INHERITED = ("AWS_", "LBMANAGER_", "ETCD_", "NOTIFY_")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """Our environment less AWS/LBMANAGER/ETCD/NOTIFY settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}
+    return {**env, "PYTHONDONTWRITEBYTECODE": "1", **extra}
+
+
 def service_env(aws_endpoint: str) -> dict[str, str]:
-    """Our environment less AWS/LBMANAGER/ETCD settings, pointed at ``aws_endpoint``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LBMANAGER_", "ETCD_"))}
-    env.update(
+    """A clean environment (`clean_env`) pointed at moto's ``aws_endpoint``."""
+    return clean_env(
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy
         AWS_DEFAULT_REGION=REGION,
@@ -73,12 +84,12 @@ def service_env(aws_endpoint: str) -> dict[str, str]:
         AWS_SHAREDCREDENTIALS_FILE="/dev/null",
         AWS_EC2_METADATA_DISABLED="true",
     )
-    return env
 
 
 @dataclass
 class ServiceProcess:
-    """`python -m lbmanager run` as a subprocess; stderr lines are kept with their arrival time."""
+    """`python -m lbmanager run` as a subprocess (another command: override `argv`); stderr
+    lines are kept with their arrival time."""
 
     args: list[str]
     env: dict[str, str]
@@ -93,15 +104,15 @@ class ServiceProcess:
         assert self._proc is not None, "service not started"
         return self._proc.pid
 
+    def argv(self) -> list[str]:
+        """The command line: `lbmanager run` with ``args``."""
+        return [sys.executable, "-m", "lbmanager", "run", *self.args]
+
     async def start(self) -> None:
         """Start the process; ``started_at`` is taken just before the fork."""
         self.started_at = time.perf_counter()
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "lbmanager",
-            "run",
-            *self.args,
+            *self.argv(),
             env=self.env,
             cwd=ROOT,
             stdin=asyncio.subprocess.DEVNULL,
@@ -202,3 +213,25 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def summary_heading(about: dict[str, str], started: float, load: float, details: str) -> str:
+    """The line above a run's summary table: the machine (``machine()``), ``details``, how long
+    the run took since ``started`` (``time.perf_counter()``) and the load average then (``load``)
+    and now (a busy machine skews the figures)."""
+    return (
+        f"\nSummary ({about['date']}; {about['cpu']}, {about['cores']} cores, {about['ram']}, "
+        f"Python {about['python']}; {details}; whole run {time.perf_counter() - started:.0f} s; "
+        f"load average at the start {load:.2f}, at the end {os.getloadavg()[0]:.2f})\n"
+    )
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``low``."""
+
+    def parse(text: str) -> int:
+        if (value := int(text)) < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+
+    return parse

@@ -14,20 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rig import ROOT, ServiceProcess
+from rig import ServiceProcess
 
 DRAIN_BACKEND = Path(__file__).resolve().with_name("drain_backend.py")
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """Our environment less LBMANAGER_/ETCD_/NOTIFY_ settings, plus ``extra``."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LBMANAGER_", "ETCD_", "NOTIFY_"))
-    }
-    return {**env, "PYTHONDONTWRITEBYTECODE": "1", **extra}
-
-
-_PIPES = {"stdin": asyncio.subprocess.DEVNULL, "stdout": asyncio.subprocess.DEVNULL}
 
 
 @dataclass
@@ -39,13 +28,15 @@ class LoggedProcess(ServiceProcess):
     exited_at: float | None = None
     _wall_offset: float = 0.0  # time.time() - time.perf_counter()
 
+    def argv(self) -> list[str]:
+        """``args``, the whole command line."""
+        return self.args
+
     async def start(self) -> None:
-        """Start it; stdout is dropped, stderr read line by line."""
+        """Start it, noting the wall clock's offset from `time.perf_counter()` (the clock of
+        the stderr lines)."""
         self._wall_offset = time.time() - time.perf_counter()
-        self._proc = await asyncio.create_subprocess_exec(
-            *self.args, env=self.env, cwd=ROOT, stderr=asyncio.subprocess.PIPE, **_PIPES
-        )
-        self._reader = asyncio.create_task(self._read(self._proc.stderr))
+        await super().start()
 
     def line_time(self, text: str) -> float | None:
         """When (wall clock) the first stderr line containing ``text`` arrived, if one did."""

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import aetcd
 from render_rig import LoadBalancer
-from rolling_rig import LoggedProcess, Member, NotifySocket, Tally, backend_argv, clean_env
+from rig import clean_env
+from rolling_rig import LoggedProcess, Member, NotifySocket, Tally, backend_argv
 from servers import HOST, free_port
 
 PREFIX = "/lbManager"  # the defaults, so that `register` finds the phases without flags
@@ -102,8 +103,11 @@ class Register(Way):
     """`lbmanager register KEY --drain S --exec -- BACKEND`, stopped by SIGTERM."""
 
     name = "register"
-    notifies: bool | None = None  # whether register says READY=1 (learnt from the first)
-    unready = 0  # replacements where it did not, within --ready-limit
+
+    def __init__(self, etcd: aetcd.Client, options: argparse.Namespace) -> None:
+        super().__init__(etcd, options)
+        self.notifies: bool | None = None  # whether register says READY=1 (learnt from the first)
+        self.unready = 0  # replacements where it did not, within --ready-limit
 
     async def start(self, lane: Lane) -> Member:
         """register around the backend; ready once the key is in etcd (and register said
@@ -134,9 +138,9 @@ class Register(Way):
         if self.notifies is not False:
             ready = await notify.ready(self.options.ready_limit)
             if self.notifies is None:
-                type(self).notifies = ready
+                self.notifies = ready
             elif not ready:
-                type(self).unready += 1
+                self.unready += 1
                 tail = process.log_tail(5)
                 print(f"register of {lane.key(port)}: no READY=1, going on:\n{tail}", flush=True)
         return member

@@ -73,12 +73,3 @@ class TimedProxy(FaultProxy):
         """Forget the calls seen so far (between scenarios)."""
         self.answered.clear()
         self.calls.clear()
-
-
-def registers(instance_id: str) -> Callable[[Answered], bool]:
-    """Match the successful register call that names ``instance_id``."""
-    return lambda a: (
-        a.action == "RegisterInstancesWithLoadBalancer"
-        and a.status == 200
-        and instance_id in a.instance_ids()
-    )

@@ -30,16 +30,10 @@ os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 import aetcd
 import uvloop
 from http_rig import fetch
-from render_rig import (
-    LOAD_BALANCERS,
-    add_lb_option,
-    reloads,
-    render_config,
-    summary_heading,
-)
+from render_rig import LOAD_BALANCERS, add_lb_option, reloads, render_config
 from report import Row, table
-from rig import machine
-from rolling_rig import LoggedProcess, Tally, clean_env
+from rig import clean_env, machine, summary_heading
+from rolling_rig import LoggedProcess, Tally
 from rolling_ways import SETUP, Etcdctl, Lane, Register, Way
 from servers import HOST, EtcdServer, free_port
 
@@ -124,7 +118,8 @@ async def measure(options: argparse.Namespace, root: Path) -> list[Row]:
         await etcd.connect()
         lanes = [Lane(LOAD_BALANCERS[name](root / name, free_port(), name), root / name)
                  for name in options.lb]  # fmt: skip
-        ways: list[Way] = [Etcdctl(etcd, options), Register(etcd, options)]
+        register = Register(etcd, options)
+        ways: list[Way] = [Etcdctl(etcd, options), register]
         config = root / "render.toml"
         config.write_text("\n".join(render_config(lane.lb, [lane.upstream]) for lane in lanes))
         render = LoggedProcess(
@@ -149,8 +144,8 @@ async def measure(options: argparse.Namespace, root: Path) -> list[Row]:
                 for member in lane.members:
                     await member.end(3.0)
             await etcd.close()
-    print(f"register says READY=1: {Register.notifies}; not within --ready-limit: "
-          f"{Register.unready} times", flush=True)  # fmt: skip
+    print(f"register says READY=1: {register.notifies}; not within --ready-limit: "
+          f"{register.unready} times", flush=True)  # fmt: skip
     return [row for lane in lanes for way in ways for row in rows(lane, way)]
 
 
