@@ -6,12 +6,15 @@ talking over 127.0.0.1, a port that was free when it was picked could be some co
 by the time its server binds it ("address already in use"; a CI run failed on it). So ports are
 handed out from below the ephemeral range, where only listeners live, one slice per pytest-xdist
 worker so that workers never pick the same one, and each is checked free before it is issued.
+Each process starts at a random place in its slice: two runs at once (another checkout, a
+benchmark) seldom pick the same port before either has bound it.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import random
 import socket
 from pathlib import Path
 
@@ -28,13 +31,16 @@ def _slice() -> range:
         ephemeral = 32_768  # Linux's default
     lowest = min(_LOWEST, ephemeral // 2)
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    # A worker that replaces a crashed one gets the next id (gw3 of 3): it shares a slice.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")) % workers
     size = (ephemeral - lowest) // workers
     return range(lowest + worker * size, lowest + (worker + 1) * size)
 
 
 # Round and round this process's slice: a port comes back only after every other one was issued.
-_candidates = itertools.cycle(_slice())
+_ports = _slice()
+_start = random.randrange(len(_ports))  # noqa: S311 - spreading, not secrecy
+_candidates = itertools.cycle([*_ports[_start:], *_ports[:_start]])
 
 
 def free_port() -> int:

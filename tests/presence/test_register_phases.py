@@ -50,7 +50,7 @@ async def test_ready_once_every_member_is_healthy_at_every_target(
         await publish(etcd, ELB_PHASES, {"i-0123456789abcdef0": "healthy"})
         await publish(etcd, UPSTREAM_PHASES, {"127.0.0.1:8080": "unhealthy"})
         await systemd.wait("STATUS=waiting for upstream/web: 127.0.0.1:8080 unhealthy")
-        assert "READY=1" not in systemd.messages
+        assert "READY=1" not in await systemd.drained()
         await publish(etcd, UPSTREAM_PHASES, {"127.0.0.1:8080": "healthy", "10.0.0.9:80": "gone"})
         await systemd.wait("READY=1")
         await systemd.wait("STATUS=healthy at every target")
@@ -77,7 +77,7 @@ async def test_ready_waits_for_the_health_url_too(
     async with running_cli(*args, env=env) as cli:
         await systemd.wait(f"STATUS=waiting for {re.escape(url)} to be healthy")
         await wait_for(lambda: state.probes >= 3, what="a few failed probes")
-        assert "READY=1" not in systemd.messages
+        assert "READY=1" not in await systemd.drained()
         state.status = 200
         await systemd.wait("READY=1")
         await cli.wait_line("INFO .*holding 1 keys")

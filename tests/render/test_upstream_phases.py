@@ -8,6 +8,7 @@ from pathlib import Path
 import aetcd
 import pytest
 from cloud_calls import wait_for_phases
+from harness import wait_for
 from local_lb import rendering_service
 from render_helpers import script, two_templates, upstream_key
 
@@ -31,8 +32,11 @@ async def test_phases_follow_the_reloads_of_every_file(
     web = upstream_target("web")
     async with rendering_service(settings, config):
         await etcd.put(upstream_key("web", MEMBER).encode(), b"")
-        await wait_for_phases(etcd, web, {MEMBER: "pending"})  # b.conf alone
-        assert MEMBER in (tmp_path / "b.conf").read_text()
+        # Pending from the put on (no file holds it yet), and still once b.conf (no reload
+        # command) holds it while a.conf's reload hangs.
+        b_conf = tmp_path / "b.conf"
+        await wait_for(lambda: b_conf.exists() and MEMBER in b_conf.read_text(), what="b.conf")
+        await wait_for_phases(etcd, web, {MEMBER: "pending"})
         release.touch()
         await wait_for_phases(etcd, web, {MEMBER: "healthy"})  # after both loads
         await etcd.delete(upstream_key("web", MEMBER).encode())
