@@ -179,10 +179,7 @@ class BalancerUnit(Generic[W]):
     def _spell(self, where: W) -> dict[str, frozenset[str]]:
         """The members with keys (active or not: a switch keeps an old one) as the keys spell
         them, by their cloud terms."""
-        return {
-            e.key.member: frozenset({e.key.member})
-            for e in self._context.tree.entries(self._target)
-        }
+        return {m: frozenset({m}) for m in self._context.tree.keyed_members(self._target)}
 
     def _desired(self, where: W) -> tuple[frozenset[str], str | None]:
         """The members wanted, in the cloud's terms, and an error naming those refused."""

@@ -73,21 +73,14 @@ class ChangeTracker:
         self._tracked: list[_Tracked] = []
         self._added = asyncio.Event()
 
-    def track(
-        self,
-        region: str,
-        zone_id: str,
-        change_id: str,
-        names: Iterable[str],
-        targets: Iterable[Target] = (),
-    ) -> None:
-        """Follow change ``change_id`` of zone ``zone_id``, which touched ``names`` (of
-        ``targets``)."""
+    def track(self, region: str, zone_id: str, change_id: str, targets: Iterable[Target]) -> None:
+        """Follow change ``change_id`` of zone ``zone_id``, which touched the names of
+        ``targets``."""
         now = self._clock()
-        change = PendingChange(
-            zone_id, change_id, tuple(sorted(set(names))), datetime.now(UTC), 0.0
-        )
-        tracked = _Tracked(region, change, now, now + self._timing.delay(0), tuple(targets))
+        targets = tuple(targets)
+        names = tuple(sorted({t.fqdn for t in targets}))
+        change = PendingChange(zone_id, change_id, names, datetime.now(UTC), 0.0)
+        tracked = _Tracked(region, change, now, now + self._timing.delay(0), targets)
         self._tracked.append(tracked)
         self._added.set()
 

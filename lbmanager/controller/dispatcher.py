@@ -72,13 +72,12 @@ class Dispatcher:
     def kick(self, targets: Iterable[Target], full: bool = False) -> None:
         """Mark the workers of ``targets`` dirty, creating them as needed (``full``: each
         reads the cloud afresh)."""
-        if full:
-            # The service kicks every target in full right after a full read (or on taking
-            # the lead), before any event is applied: the removal guard looks at that tree as
-            # it was read (SPEC §10). Not on every kick: it lists the managed targets.
-            context, kinds = self._context, self._kinds
-            synced = [t for t in context.managed if kinds is None or t.kind in kinds]
-            context.guard.observe(context.tree, synced)
+        # A kick right after a full read (or on taking the lead) comes before any event is
+        # applied: the removal guard looks at that tree as it was read (SPEC §10). A tree it
+        # has seen returns at once, before the managed targets (a generator) are listed.
+        context, kinds = self._context, self._kinds
+        synced = (t for t in context.managed if kinds is None or t.kind in kinds)
+        context.guard.observe(context.tree, synced)
         for name, target in workers_of(targets, self._providers, self._kinds):
             self._worker(name, target).kick(full)
 

@@ -50,8 +50,7 @@ class TargetGroupUnit(BalancerUnit[TargetGroup]):
         # Every member with a key, not only the active ones: a switch keeps the old `single`
         # member registered, and a unit new to it (a new leader's) must still publish it
         # under its key's spelling, where its `register` looks.
-        keyed = (entry.key.member for entry in self._context.tree.entries(self._target))
-        return spelled(keyed, port=where.port)
+        return spelled(self._context.tree.keyed_members(self._target), port=where.port)
 
     def _desired(self, where: TargetGroup) -> tuple[frozenset[str], str | None]:
         resolved = resolve_targets(

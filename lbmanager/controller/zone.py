@@ -1,6 +1,6 @@
 """The sync unit of a Route53 hosted zone: every managed name of the zone in one pass, and its
-names' member phases (SPEC §8): `pending` until the change that published a member is INSYNC,
-then `healthy`; a member removed is `draining` until its change is INSYNC, then gone."""
+names' member phases (SPEC §8): a member a change added is `pending`, and one it removed is
+`draining`, until no change of the name is in flight (all INSYNC); then `healthy`, or gone."""
 
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ class ZoneUnit:
         if full or current is None:
             current = await self._provider.record_sets(self._region, self._zone_id)
         plans: dict[Target, NamePlan] = {}
+        published: dict[Target, frozenset[str]] = {}
         for target in sorted(targets, key=str):
             if not _inside(target.fqdn, self._zone_name):
                 results[target] = TargetResult(
@@ -97,11 +98,11 @@ class ZoneUnit:
                 continue
             desired = self._context.tree.active_members(target)
             # Removals the guard holds back stay published (SPEC §10); additions go ahead.
-            published = ips_at(target.fqdn, current)
-            held = await self._context.held_back(target, published)
+            published[target] = ips_at(target.fqdn, current)
+            held = await self._context.held_back(target, published[target])
             plan = plan_name(
                 target.fqdn,
-                kept(desired, published, held),
+                kept(desired, published[target], held),
                 current,
                 ttl=self._context.route53_ttl,
                 policy=self._context.policy,
@@ -111,31 +112,34 @@ class ZoneUnit:
             lines = tuple(c.describe() for c in plan.changes)
             results[target] = self._context.result(target, lines, conflict, held)
         errors: dict[Target, str] = {}
+        after = current
         if self._context.apply:
             errors = await self._apply(plans)
             for target, error in errors.items():
                 results[target] = replace(results[target], error=error)
+            sent = [c for t, plan in plans.items() if t not in errors for c in plan.changes]
+            after = after_changes(current, sent)
             if not errors:
-                changes = [c for plan in plans.values() for c in plan.changes]
-                self._known = after_changes(current, changes)
-        for target, plan in plans.items():
+                self._known = after
+        in_flight = self._changes.in_flight(self._zone_id) if self._changes else frozenset()
+        for target in plans:
             if target not in errors:
-                sent = self._context.apply and bool(plan.changes)
-                after = after_changes(current, plan.changes) if sent else current
-                await self._publish(
-                    target, ips_at(target.fqdn, current), ips_at(target.fqdn, after)
-                )
+                now = ips_at(target.fqdn, after)
+                await self._publish(target, published[target], now, target in in_flight)
         return list(results.values())
 
-    async def _publish(self, target: Target, before: frozenset[str], after: frozenset[str]) -> None:
-        """Publish the phases of ``target``'s members, ``before`` and ``after`` this sync."""
+    async def _publish(
+        self, target: Target, before: frozenset[str], after: frozenset[str], in_flight: bool
+    ) -> None:
+        """Publish the phases of ``target``'s members, ``before`` and ``after`` this sync
+        (``in_flight``: a change of the name is not INSYNC yet)."""
         adding = self._adding.setdefault(target, set())
         removing = self._removing.setdefault(target, set())
         adding.difference_update(before - after)
         adding.update(after - before)
         removing.difference_update(after - before)
         removing.update(before - after)
-        if self._changes is None or target not in self._changes.in_flight(self._zone_id):
+        if not in_flight:
             adding.clear()  # INSYNC (or not followed): what the record holds is served
             removing.clear()
         phases = {m: Phase.PENDING if m in adding else Phase.HEALTHY for m in after}
@@ -170,9 +174,8 @@ class ZoneUnit:
                 errors.update(await self._send(changes, owner))
             return errors
         if self._changes is not None:
-            names = (c.record_set.name for c in batch)
             targets = {owner[id(c)] for c in batch}
-            self._changes.track(self._region, self._zone_id, change_id, names, targets)
+            self._changes.track(self._region, self._zone_id, change_id, targets)
         return {}
 
 

@@ -127,6 +127,10 @@ class Tree:
         """The valid keys of ``target`` (empty when it has none)."""
         return list(self._by_target.get(target, {}).values())
 
+    def keyed_members(self, target: Target) -> frozenset[str]:
+        """Every member with a key for ``target``, active or not (a switch keeps an old one)."""
+        return frozenset(e.key.member for e in self._by_target.get(target, {}).values())
+
     def active_members(self, target: Target) -> frozenset[str]:
         """What the cloud should hold for ``target`` (empty when it has no key)."""
         return active_members(self._by_target.get(target, {}).values())

@@ -37,6 +37,7 @@ from lbmanager.state.tree import Tree
 from lbmanager.store.etcd import Store
 
 FAST = PollTiming(first=0.05, cap=0.2)
+WWW_TARGET = dns_target("Z1", "www.example.com")
 
 
 def gauge() -> float | None:
@@ -169,7 +170,7 @@ async def test_backoff_doubles_to_its_cap_and_a_late_change_is_warned_once(
     drops the change."""
     route53, clock = ScriptedRoute53(), FakeClock()
     tracker = ChangeTracker(route53, clock=clock)  # type: ignore[arg-type]
-    tracker.track(REGION, "Z1", "/change/C1", ["www.example.com."])
+    tracker.track(REGION, "Z1", "/change/C1", [WWW_TARGET])
     polls: list[float] = []
     warned_at: list[float] = []
     wait = await tracker.poll_due()
@@ -202,7 +203,7 @@ async def test_failed_poll_keeps_the_schedule_and_a_refusal_drops_the_change() -
     route53 = ScriptedRoute53(TransientError("throttled"), PermanentError("NoSuchChange"))
     clock = FakeClock()
     tracker = ChangeTracker(route53, clock=clock)  # type: ignore[arg-type]
-    tracker.track(REGION, "Z1", "/change/C1", ["www.example.com."])
+    tracker.track(REGION, "Z1", "/change/C1", [WWW_TARGET])
     clock.now = 5
     assert await tracker.poll_due() == 10
     assert len(tracker.pending_changes()) == 1
@@ -218,7 +219,7 @@ async def test_the_targets_of_a_change_are_told_once_it_is_insync() -> None:
     clock = FakeClock()
     tracker = ChangeTracker(route53, clock=clock)  # type: ignore[arg-type]
     www, api = dns_target("Z1", "www.example.com"), dns_target("Z1", "api.example.com")
-    tracker.track(REGION, "Z1", "/change/C1", [www.fqdn, api.fqdn], [www, api])
+    tracker.track(REGION, "Z1", "/change/C1", [www, api])
     assert tracker.in_flight("Z1") == {www, api}
     assert tracker.in_flight("Z2") == frozenset()
     told: list[list[Target]] = []
