@@ -72,11 +72,13 @@ system-deps:
 # DOCKER_BUILDKIT=0: the classic builder, part of every docker client; BuildKit needs the buildx
 # plugin, which Debian's docker.io does not ship. The Dockerfile uses nothing BuildKit-only.
 IMAGE ?= lbmanager:latest
-BASE ?= lbmanager-base:bookworm
+# The base docker/base.sh makes (the default); any other BASE is used as it is.
+LOCAL_BASE := lbmanager-base:bookworm
+BASE ?= $(LOCAL_BASE)
 WHEELS ?= build/wheels
 
 image: $(if $(WHEELS),$(WHEELS)/.fetched)
-	@if [ "$(BASE)" = lbmanager-base:bookworm ]; then docker/base.sh $(BASE); fi
+	@if [ "$(BASE)" = $(LOCAL_BASE) ]; then docker/base.sh $(BASE); fi
 	DOCKER_BUILDKIT=0 docker build --network $(if $(WHEELS),none,host) --build-arg BASE=$(BASE) \
 		$(if $(WHEELS),--build-arg WHEELS=$(WHEELS)) -f docker/Dockerfile -t $(IMAGE) .
 	@docker image inspect -f '$(IMAGE): {{.Size}} bytes' $(IMAGE)

@@ -1,9 +1,11 @@
 """The image's HEALTHCHECK: GET /healthz of the lbmanager process running as the container's PID 1.
 
-The address is the one that process serves: its --status-addr, else LBMANAGER_STATUS_ADDR, else
-the command's default (127.0.0.1:9180 for `run`; none for `agent`). Exit 0 when /healthz answers
-200, 1 otherwise, and also when the process has no status API (the agent without an address,
-`register`): run those with an address, or with `docker run --no-healthcheck`.
+The address is the one that process serves: for `run` and `agent`, the commands with a status
+API, its --status-addr, else LBMANAGER_STATUS_ADDR (the container's, as PID 1 has it), else the
+command's default (127.0.0.1:9180 for `run`; none for `agent`). Exit 0 when /healthz answers 200,
+1 otherwise, and also when the process has no status API (the agent without an address, and the
+other commands, such as `register`, whatever the environment says: an env file shared with `run`
+must not make them ask `run`'s API): run those with `docker run --no-healthcheck`.
 """
 
 import os
@@ -11,27 +13,29 @@ import sys
 import urllib.request
 from pathlib import Path
 
-DEFAULTS = {"run": "127.0.0.1:9180"}
+# The commands serving a status API, and its address when neither flag nor variable gives one.
+DEFAULTS = {"run": "127.0.0.1:9180", "agent": ""}
 
 
 def status_addr(argv: list[str], env: dict[str, str]) -> str:
     """The status address of `lbmanager ARGV` started with ``env``; empty when it has none."""
+    names = [Path(a).name for a in argv]
+    start = names.index("lbmanager") + 1 if "lbmanager" in names else len(argv)
+    command = next((a for a in argv[start:] if not a.startswith("-")), "")
+    if command not in DEFAULTS:
+        return ""
     for i, arg in enumerate(argv):
         if arg == "--status-addr" and i + 1 < len(argv):
             return argv[i + 1]
         if arg.startswith("--status-addr="):
             return arg.split("=", 1)[1]
-    if "LBMANAGER_STATUS_ADDR" in env:
-        return env["LBMANAGER_STATUS_ADDR"]
-    names = [Path(a).name for a in argv]
-    start = names.index("lbmanager") + 1 if "lbmanager" in names else len(argv)
-    command = next((a for a in argv[start:] if not a.startswith("-")), "")
-    return DEFAULTS.get(command, "")
+    return env.get("LBMANAGER_STATUS_ADDR", DEFAULTS[command])
 
 
 def main() -> int:
     """Ask PID 1's /healthz; print why when it is not healthy."""
-    argv = [a.decode() for a in Path("/proc/1/cmdline").read_bytes().split(b"\0") if a]
+    # NUL-terminated arguments: an empty one (`--status-addr ""`, the API off) is kept.
+    argv = [a.decode() for a in Path("/proc/1/cmdline").read_bytes().split(b"\0")[:-1]]
     addr = status_addr(argv, dict(os.environ))
     if not addr:
         print(f"{' '.join(argv)}: no status API (set --status-addr) to ask for /healthz")

@@ -33,6 +33,9 @@ PID1 = ["/opt/lbmanager/bin/python3", "/opt/lbmanager/bin/lbmanager"]
         (["agent", "--ttl", "15"], {}, ""),
         (["agent"], {"LBMANAGER_STATUS_ADDR": "127.0.0.1:9181"}, "127.0.0.1:9181"),
         (["register", "elb/us-east-1/web/multiple/i-0123456789abcdef0"], {}, ""),
+        # An env file shared with `run`: register still has no status API of its own.
+        (["register", "elb/x", "--exec", "--", "run"], {"LBMANAGER_STATUS_ADDR": "h:9180"}, ""),
+        (["run", "--status-addr", ""], {}, ""),
     ],
 )
 def test_the_address_is_the_one_pid_1_serves(

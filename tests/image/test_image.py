@@ -12,6 +12,7 @@ import aetcd
 import pytest
 from agent_helpers import HOST_IP, INSTANCE, elb_key, elb_label, health, wait_gone, wait_held
 from cli_helpers import READ_TREE
+from cloud_calls import elb_key as elb_member_key
 from docker_client import DockerClient
 from docker_engine import DockerEngine
 from harness import Cloud, wait_for
@@ -38,7 +39,7 @@ async def test_run_registers_a_put_key_and_reports_healthy(  # noqa: PLR0917 - f
     cid = await containers.run(
         env=service_env(etcd_server, aws_env), options=("--health-interval=1s",)
     )
-    await etcd.put(f"/lbManager/elb/us-east-1/web/multiple/{instance}".encode(), b"")
+    await etcd.put(elb_member_key("web", "multiple", instance), b"")
     await wait_for(lambda: cloud.elb_instances("web") == {instance}, 30, what="the ELB member")
     await wait_for(lambda: health(docker, cid, "healthy"), 30, what="a healthy container")
 
@@ -99,19 +100,21 @@ async def test_agent_without_the_group_cannot_reach_the_socket(
 
 
 async def test_image_runs_as_its_user_without_build_tools(containers: ContainerCli) -> None:
-    """The process runs as uid 10001 with its HOME; pip, compilers, the sources and the tests
-    stayed in the build stage or the context."""
+    """The process runs as uid 10001 with its HOME; pip, its cache, compilers, the sources and
+    the tests stayed in the build stage or the context (root looks, to see into /root)."""
     script = (
         "import os, shutil, pathlib; "
         "print(os.getuid(), os.environ['HOME'], pathlib.Path.home().is_dir()); "
         "print([t for t in ('pip', 'pip3', 'gcc', 'cc') if shutil.which(t)]); "
-        "print([p for p in ('/src', '/wheels', '/opt/lbmanager/tests') if os.path.exists(p)])"
+        "print([p for p in ('/src', '/wheels', '/opt/lbmanager/tests', '/root/.cache', "
+        "'/home/lbmanager/.cache') if os.path.exists(p)])"
     )
-    result = await containers.docker(
-        "run", "--rm", "--entrypoint", "/opt/lbmanager/bin/python3", containers.image, "-c", script
-    )
+    python = ("--entrypoint", "/opt/lbmanager/bin/python3", containers.image, "-c", script)
+    result = await containers.docker("run", "--rm", *python)
     assert result.returncode == 0, result
     assert result.stdout.splitlines() == ["10001 /home/lbmanager True", "[]", "[]"]
+    as_root = await containers.docker("run", "--rm", "--user", "0", *python)
+    assert as_root.stdout.splitlines()[1:] == ["[]", "[]"], as_root
 
 
 async def test_image_starts_lbmanager_and_its_check_without_a_shell(
