@@ -25,6 +25,7 @@ class Balancer(Protocol):
     register_action: str
     describe_action: str  # what a full sync reads per load balancer (cold start counts it)
     names_per_describe: int  # load balancers per such call
+    health_action: str  # what a full sync reads of each load balancer's members' health
 
     def new_member(self) -> str:
         """A member no load balancer holds yet."""
@@ -52,6 +53,7 @@ class ClassicElbs:
     register_action = "RegisterInstancesWithLoadBalancer"
     describe_action = "DescribeLoadBalancers"
     names_per_describe = 20
+    health_action = "DescribeInstanceHealth"
 
     def __init__(self, direct: Any, via_proxy: Any) -> None:
         self.direct, self._via_proxy = direct, via_proxy
@@ -95,6 +97,7 @@ class TargetGroups:
     register_action = "RegisterTargets"
     describe_action = "DescribeTargetHealth"
     names_per_describe = 1
+    health_action = "DescribeTargetHealth"
 
     def __init__(self, direct: Any, via_proxy: Any, vpc: str) -> None:
         self._direct, self._via_proxy, self._vpc = direct, via_proxy, vpc

@@ -117,7 +117,7 @@ async def _cold(
         )
         async with _watched(service):
             result = await cold_start(lb, service, proxy, tree)
-            published, keys, writes = await phases_published(etcd, service, tree)
+            published, keys, writes = await phases_published(etcd, service, tree, lb, proxy)
         floor = await moto_describe_floor(lb, tree)
         results.append(
             dataclasses.replace(

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import aetcd
 from balancers import Balancer
-from rig import REGION, ServiceProcess, member_key
+from rig import REGION, ServiceProcess, member_key, state_prefix
 from timed_proxy import TimedProxy
+
+from lbmanager.state.phases import phases_prefix
 
 TXN_OPS = 128  # etcd's default --max-txn-ops
 
@@ -65,7 +67,7 @@ async def populate(etcd: aetcd.Client, lb: Balancer, tree: ColdTree, workers: in
         for name, members in tree.members.items()
         for m in members
     ]
-    keys += [f"{tree.prefix}State/{tree.kind}/{REGION}/{name}" for name in tree.members]
+    keys += [f"{state_prefix(tree.prefix)}/{tree.kind}/{REGION}/{name}" for name in tree.members]
     batches = iter([keys[n : n + TXN_OPS] for n in range(0, len(keys), TXN_OPS)])
     elbs = iter(tree.members.items())
 
@@ -136,18 +138,26 @@ async def cold_start(
     )
 
 
-async def phases_published(
-    etcd: aetcd.Client, service: ServiceProcess, tree: ColdTree, within: float = 300.0
+async def phases_published(  # noqa: PLR0917 - the run's parts
+    etcd: aetcd.Client,
+    service: ServiceProcess,
+    tree: ColdTree,
+    lb: Balancer,
+    proxy: TimedProxy,
+    within: float = 300.0,
+    settle: float = 1.0,
 ) -> tuple[float, int, int]:
-    """Wait until every load balancer of ``tree`` has its phase key; (seconds from the
+    """Wait until the service has read the health of every load balancer of ``tree`` (its
+    full sync, which publishes the phases; on a restart the keys are there before it) and
+    every phase key is there, then ``settle`` seconds for the last publish; (seconds from the
     service's start, phase keys, the most writes of any one key: its etcd version)."""
-    prefix = f"{tree.prefix}State/phases/".encode()
-    deadline = time.perf_counter() + within
-    while True:
-        found = await etcd.get_prefix(prefix)
-        if len(found) >= len(tree.members) or time.perf_counter() > deadline:
-            break
-        service.check_alive()
-        await asyncio.sleep(0.5)  # a progress poll of a slow process, not a synchronisation
+    prefix = (phases_prefix(state_prefix(tree.prefix)) + "/").encode()
+    async with asyncio.timeout(within):
+        await proxy.answered_count(lb.health_action, len(tree.members))
+        while len(found := await etcd.get_prefix(prefix)) < len(tree.members):
+            service.check_alive()
+            await asyncio.sleep(0.5)  # a progress poll of a slow process, not a synchronisation
     seconds = time.perf_counter() - service.started_at
+    await asyncio.sleep(settle)
+    found = await etcd.get_prefix(prefix)
     return seconds, len(found), max((int(kv.version) for kv in found), default=0)

@@ -9,7 +9,6 @@ event's own `timeNano` from dockerd, and the moment an etcd watch in this proces
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -20,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import aetcd
 from docker_client import DockerClient
 from docker_engine import DockerEngine, build_busybox_image
+from rig import clean_env
 from servers import EtcdServer
 
 HERE = Path(__file__).resolve().parent
@@ -118,7 +118,7 @@ async def main() -> int:
         "warning",
         "--etcd-endpoints",
         etcd_server.endpoint,
-        env={**os.environ, "AWS_EC2_METADATA_DISABLED": "true"},
+        env=clean_env(AWS_EC2_METADATA_DISABLED="true"),
     )
     times = KeyTimes()
     watcher = asyncio.create_task(times.follow(client))

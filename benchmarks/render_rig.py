@@ -16,8 +16,10 @@ from http_rig import fetch
 from rig import terminate
 from servers import HOST  # tests/ is on sys.path (render.py puts it there)
 
+from lbmanager.render.config import Wait
+
 NGINX, HAPROXY = "/usr/sbin/nginx", "/usr/sbin/haproxy"
-WAIT_MIN, WAIT_MAX = 0.25, 5.0  # the template's wait window: the defaults (docs/local.md)
+WAIT_MIN = Wait().min  # the template's wait window is the default (docs/local.md)
 # The wrapper around each reload: one line per reload, "start end status" (wall clock, seconds).
 _WRAPPER = """#!/bin/sh
 # Benchmark reload wrapper: reloads {what} and appends one line per reload to the log.
@@ -236,11 +238,11 @@ def add_lb_option(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 
 def render_config(lb: LoadBalancer, upstreams: list[str] | None = None) -> str:
-    """The render configuration (TOML) of one template for ``lb`` with the default wait window
+    """The render configuration (TOML) of one template for ``lb``, with the default wait window
     (of only ``upstreams``, if given)."""
     listed = "" if upstreams is None else f"upstreams = {json.dumps(upstreams)}\n"
     return (
         f'[[template]]\nname = "{lb.name}"\ndestination = "{lb.destination}"\n'
         f'reload_command = ["{lb.wrapper}", "{{destination}}"]\n'
-        f"wait = {{ min = {WAIT_MIN}, max = {WAIT_MAX} }}\n{listed}" + lb.template_toml()
+        f"{listed}" + lb.template_toml()
     )

@@ -184,12 +184,17 @@ def service_args(etcd_endpoint: str, prefix: str, log_level: str) -> list[str]:
         "--prefix",
         prefix,
         "--state-prefix",
-        prefix + "State",
+        state_prefix(prefix),
         "--resync-interval",
         "3600",
         "--log-level",
         log_level,
     ]
+
+
+def state_prefix(prefix: str) -> str:
+    """The --state-prefix a benchmark service of ``prefix`` runs with."""
+    return prefix + "State"
 
 
 def machine() -> dict[str, str]:
