@@ -25,8 +25,10 @@ from lbmanager.controller.service import Service
 from lbmanager.controller.unit import TargetResult
 from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
+from lbmanager.state.phases import phase_key
 
 REGION = "us-east-1"
+STATE_PREFIX = Settings.model_fields["state_prefix"].default  # the tests keep the default
 ELB_WRITES = ("RegisterInstancesWithLoadBalancer", "DeregisterInstancesFromLoadBalancer")
 REGISTER, DEREGISTER = ELB_WRITES
 TG_WRITES = ("RegisterTargets", "DeregisterTargets")
@@ -157,7 +159,7 @@ def dns_key(zone: str, fqdn: str, ip: str, member_class: str = "multiple") -> by
 
 def state_key(target: Target) -> bytes:
     """The managed-target record of ``target`` under the default state prefix."""
-    return f"/lbManagerState/{target.path()}".encode()
+    return f"{STATE_PREFIX}/{target.path()}".encode()
 
 
 async def put_all(etcd: aetcd.Client, keys: Iterable[bytes]) -> None:
@@ -203,14 +205,15 @@ def unhealthy(ident: str, healthy: str, sick: str) -> Callable[[bytes], bytes]:
 
 
 async def published_phases(etcd: aetcd.Client, target: Target) -> dict[str, str]:
-    """The phases published for ``target`` under /lbManagerState (empty when none)."""
-    found = await etcd.get(f"/lbManagerState/phases/{target.path()}".encode())
+    """The phases published for ``target`` under the default state prefix (empty when none)."""
+    found = await etcd.get(phase_key(target, STATE_PREFIX).encode())
     return json.loads(found.value) if found is not None else {}
 
 
-async def phases_are(etcd: aetcd.Client, target: Target, wanted: dict[str, str]) -> bool:
-    """True when the phases published for ``target`` are ``wanted``."""
-    return await published_phases(etcd, target) == wanted
+async def phase_key_version(etcd: aetcd.Client, target: Target) -> int:
+    """How many times the phase key of ``target`` was written since it was created (0: none)."""
+    found = await etcd.get(phase_key(target, STATE_PREFIX).encode())
+    return 0 if found is None else int(found.version)
 
 
 async def wait_for_phases(
@@ -218,8 +221,12 @@ async def wait_for_phases(
 ) -> None:
     """Wait until the phases published for ``target`` are ``wanted``; on timeout, fail showing
     the phases last published beside them."""
+
+    async def published_are_wanted() -> bool:
+        return await published_phases(etcd, target) == wanted
+
     try:
-        await wait_for(lambda: phases_are(etcd, target, wanted), within, what=f"phases {wanted}")
+        await wait_for(published_are_wanted, within, what=f"phases {wanted}")
     except AssertionError as timeout:
         found = await published_phases(etcd, target)
         raise AssertionError(f"{timeout}; the phases published: {found}") from None

@@ -36,11 +36,6 @@ def unit_copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copies
 
 
-def test_units_are_found() -> None:
-    """Both directories have units to verify."""
-    assert {p.parent.name for p in UNITS} == {"systemd", "fleet"}
-
-
 @pytest.mark.parametrize("unit", UNITS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_systemd_analyze_verify_passes(unit: Path, unit_copies: Path) -> None:
     """`systemd-analyze verify` exits 0 and says nothing: no unknown key, no bad value, no

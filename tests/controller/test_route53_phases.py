@@ -11,6 +11,7 @@ from cloud_calls import (
     change_by_hand,
     dns_key,
     dns_target,
+    phase_key_version,
     published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
     simple,
@@ -19,19 +20,12 @@ from cloud_calls import (
 )
 from harness import Cloud, running_service
 
-from lbmanager.keys.target import Target
 from lbmanager.settings import Settings
 
 WWW = "www.example.com"
 A, B = "10.0.0.1", "10.0.0.2"
 # The tracker's first GetChange comes 5 s after the change (PollTiming), and moto answers INSYNC.
 INSYNC_WITHIN = 15.0
-
-
-async def phase_key_version(etcd: aetcd.Client, target: Target) -> int:
-    """How many times the phase key of ``target`` was written since it was created (0: none)."""
-    found = await etcd.get(f"/lbManagerState/phases/{target.path()}".encode())
-    return 0 if found is None else int(found.version)
 
 
 async def test_members_are_pending_until_their_change_is_insync(

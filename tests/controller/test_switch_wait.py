@@ -13,7 +13,6 @@ from cloud_calls import (
     elbv2_key,
     elbv2_target,
     proxy_fixture,  # noqa: F401 - registers the `proxy` fixture
-    published_phases,
     reports_fixture,  # noqa: F401 - registers the `reports` fixture
     tuned,
     unhealthy,
@@ -40,7 +39,7 @@ async def test_elb_switch_waits_for_the_new_instance_to_be_healthy(
     async with running_service(settings):
         await etcd.put(elb_key("web", "single", a), b"")
         await wait_for(lambda: cloud.elb_instances("web") == {a}, what="A registered")
-        await wait_for(lambda: published_phases(etcd, web), what="A's phase")
+        await wait_for_phases(etcd, web, {a: "healthy"})
         await etcd.put(elb_key("web", "single", b), b"")
         await wait_for(lambda: cloud.elb_instances("web") == {a, b}, what="B next to A")
         switch = f"switch {a} → {b} waits for {b} to be healthy"

@@ -52,6 +52,33 @@ async def test_cancelled_command_is_killed_and_reaped(tmp_path: Path) -> None:
         os.kill(pid, 0)  # killed and reaped: not even a zombie is left
 
 
+async def test_a_cancel_as_the_command_exits_is_not_lost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task cancelled (a template worker, the service stopping) just as its reload command
+    exits ends: the cancel is not lost to the command's exit (Python 3.11's wait_for dropped
+    it, and the worker went back to waiting for a kick while the stop waited for it)."""
+    exit_of = asyncio.subprocess.Process.wait
+
+    async def exit_then_stop(process: asyncio.subprocess.Process) -> int:
+        code = await exit_of(process)
+        asyncio.get_running_loop().call_soon(worker.cancel)  # the stop lands right now
+        return code
+
+    monkeypatch.setattr(asyncio.subprocess.Process, "wait", exit_then_stop)
+
+    async def reload_then_wait_for_a_kick() -> None:
+        await run_command(["true"], 5.0, "reload")
+        await asyncio.Event().wait()
+
+    worker = asyncio.create_task(reload_then_wait_for_a_kick())
+    try:
+        await asyncio.wait([worker], timeout=5)
+        assert worker.cancelled(), "the worker went on waiting after its stop"
+    finally:
+        worker.cancel()
+
+
 def running(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not: it has exited, its parent not reaped it yet)."""
     try:

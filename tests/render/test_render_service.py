@@ -3,18 +3,15 @@ the start, and follows every change of its upstreams (no load balancer needed: t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aetcd
-import pytest
 from harness import running_service, wait_for
 from render_helpers import script, two_templates, upstream_key
 
 from lbmanager.controller.service import Service
-from lbmanager.render.process import run_command
 from lbmanager.render.unit import load_templates
 from lbmanager.settings import Settings
 
@@ -91,30 +88,3 @@ async def test_bad_new_value_takes_the_member_out_of_the_file(
             lambda: holds(tmp_path / "b.conf", "web: 10.0.0.1:80\n"),
             what="the member with the bad value gone",
         )
-
-
-async def test_a_stop_landing_as_a_reload_exits_stops_the_worker(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A template worker cancelled (the service stopping) just as its reload command exits ends:
-    the cancel is not lost to the command's exit (Python 3.11's wait_for dropped it, and the
-    worker went back to waiting for a kick while the stop waited for it)."""
-    exit_of = asyncio.subprocess.Process.wait
-
-    async def exit_then_stop(process: asyncio.subprocess.Process) -> int:
-        code = await exit_of(process)
-        asyncio.get_running_loop().call_soon(worker.cancel)  # the stop lands right now
-        return code
-
-    monkeypatch.setattr(asyncio.subprocess.Process, "wait", exit_then_stop)
-
-    async def reload_then_wait_for_a_kick() -> None:
-        await run_command(["true"], 5.0, "reload")
-        await asyncio.Event().wait()
-
-    worker = asyncio.create_task(reload_then_wait_for_a_kick())
-    try:
-        await asyncio.wait([worker], timeout=5)
-        assert worker.cancelled(), "the worker went on waiting after its stop"
-    finally:
-        worker.cancel()

@@ -8,7 +8,7 @@ import aetcd
 from browser import chromium
 from cloud_calls import state_key
 from harness import Cloud, wait_for
-from status_rig import serving_status
+from status_rig import serving_status, status_of
 from test_page import rows_of
 
 from lbmanager.keys.target import Target
@@ -31,8 +31,7 @@ async def test_status_and_page_show_removals_held_until_release(
     async with serving_status(settings) as (_, url, session):
 
         async def held() -> object:
-            async with session.get("/status") as response:
-                (target,) = (await response.json())["targets"]
+            (target,) = (await status_of(session))["targets"]
             return target["held"]
 
         hold = await wait_for(held, what="the hold in /status")

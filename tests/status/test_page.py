@@ -13,7 +13,7 @@ import aiohttp
 from browser import chromium
 from cloud_calls import elb_key, put_all
 from harness import Cloud, wait_for
-from status_rig import serving_status
+from status_rig import serving_status, status_of
 
 from lbmanager.settings import Settings
 
@@ -68,8 +68,7 @@ async def status_page(etcd: aetcd.Client, cloud: Cloud, settings: Settings) -> A
 
 
 async def _settled(session: aiohttp.ClientSession) -> bool:
-    async with session.get("/status") as response:
-        targets = (await response.json())["targets"]
+    targets = (await status_of(session))["targets"]
     return [bool(t["error"]) for t in targets] == [True, False] and not any(
         t["pending"] or t["last_sync"] is None for t in targets[1:]
     )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -24,41 +22,17 @@ from cloud_calls import (
     put_all,
 )
 from fault_proxy import FaultProxy, StatusFault
-from harness import FAST_BACKOFF, Cloud, running_service, wait_for
-from servers import HOST, EtcdServer, free_port
+from harness import Cloud, wait_for
+from servers import EtcdServer
+from status_rig import serving_status, status_api, status_of
 
-from lbmanager.controller.service import Service
 from lbmanager.settings import Settings
-from lbmanager.status.server import status_server
-
-
-@contextlib.asynccontextmanager
-async def http(settings: Settings) -> AsyncIterator[tuple[Service, aiohttp.ClientSession]]:
-    """A service (not yet running) whose status server answers through the session yielded."""
-    address = f"{HOST}:{free_port()}"
-    service = Service(settings.model_copy(update={"status_addr": address}), FAST_BACKOFF)
-    async with (
-        status_server(service, address),
-        # A bounded client: a status server that stops answering fails the test, not hangs it.
-        aiohttp.ClientSession(
-            f"http://{address}", timeout=aiohttp.ClientTimeout(total=10)
-        ) as session,
-    ):
-        yield service, session
 
 
 async def get(session: aiohttp.ClientSession, path: str) -> tuple[int, str]:
     """Status and body of GET ``path``."""
     async with session.get(path) as response:
         return response.status, await response.text()
-
-
-async def status_of(session: aiohttp.ClientSession) -> dict[str, Any]:
-    """The /status JSON."""
-    async with session.get("/status") as response:
-        assert response.content_type == "application/json"
-        document: dict[str, Any] = await response.json()
-        return document
 
 
 async def test_status_reports_members_syncs_errors_and_malformed_keys(
@@ -72,10 +46,7 @@ async def test_status_reports_members_syncs_errors_and_malformed_keys(
     keys |= {elb_key("web", "single", c), elb_key("gone", "multiple", a)}
     await put_all(etcd, {*keys, b"/lbManager/elb/us-east-1/bad"})
     before = datetime.now(UTC)
-    async with (
-        http(settings) as (service, session),
-        running_service(service.settings, service=service),
-    ):
+    async with serving_status(settings) as (_, _, session):
         assert await get(session, "/healthz") == (200, "ok")
         assert await wait_for(
             lambda: _answers(session, "/readyz", (200, "ready")), what="readiness"
@@ -128,7 +99,7 @@ async def test_readyz_waits_for_the_first_read_and_reports_a_lost_watch(
     # etcd stops and starts off the event loop: a blocked loop would hold up gRPC's own poller.
     await asyncio.to_thread(etcd_server.stop)
     stop = asyncio.Event()
-    async with http(settings) as (service, session):
+    async with status_api(settings) as (service, _, session):
         task = asyncio.create_task(service.run(stop))
         try:
             _, reason = await wait_for(
@@ -163,10 +134,7 @@ async def test_a_target_retrying_a_transient_error_is_pending(
     answers again the target is in sync and no longer pending."""
     [a] = cloud.run_instances(1)
     cloud.create_elb("web")
-    async with (
-        http(settings) as (service, session),
-        running_service(service.settings, service=service),
-    ):
+    async with serving_status(settings) as (_, _, session):
         outage = proxy.inject("RegisterInstancesWithLoadBalancer", StatusFault(503), times=None)
         await etcd.put(elb_key("web", "multiple", a), b"")
         await wait_for(lambda: _target_is(session, pending=True), what="pending")
@@ -189,10 +157,7 @@ async def test_route53_changes_not_insync_are_listed_with_their_age(
     before it was sent."""
     zone_id = cloud.create_zone("example.com")
     proxy.inject(GET_CHANGE, PENDING, times=None)
-    async with (
-        http(settings) as (service, session),
-        running_service(service.settings, service=service),
-    ):
+    async with serving_status(settings) as (service, _, session):
         assert (await status_of(session))["route53_changes"] == []
         fqdn = dns_target(zone_id, "www.example.com").fqdn
         key = f"/lbManager/route53/us-east-1/{zone_id}/{fqdn}/multiple/10.0.0.1"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import aetcd
+import aiohttp
 import pytest
 from browser import chromium
 from cloud_calls import (
@@ -17,7 +17,7 @@ from cloud_calls import (
 )
 from fault_proxy import FaultProxy, RewriteFault
 from harness import Cloud, wait_for
-from status_rig import serving_status
+from status_rig import serving_status, status_of
 from test_page import rows_of
 
 from lbmanager.cli.status import print_status
@@ -43,18 +43,12 @@ async def test_status_and_page_show_phases_and_a_waiting_switch(
     proxy.inject("DescribeInstanceHealth", sick, times=None)
     await etcd.put(elb_key("web", "single", a), b"")
     async with serving_status(settings) as (service, url, session):
-
-        async def web() -> dict[str, Any]:
-            async with session.get("/status") as response:
-                (target,) = (await response.json())["targets"]
-            return dict(target)
-
-        await wait_for(lambda: _has(web(), phases={a: "healthy"}), what="A healthy")
+        await wait_for(lambda: _has(session, phases={a: "healthy"}), what="A healthy")
         await etcd.put(elb_key("web", "single", b), b"")
         switch = f"switch {a} → {b} waits for {b} to be healthy"
         wanted = {"phases": {a: "healthy", b: "unhealthy"}, "switch": switch}
         # B's phase is polled with backoff (1 s doubling): slow under load.
-        await wait_for(lambda: _has(web(), **wanted), timeout=30, what="the switch in /status")
+        await wait_for(lambda: _has(session, **wanted), timeout=30, what="the switch in /status")
         dom = await chromium(tmp_path / "dom", "--dump-dom", f"{url}/")
         print_status(document(service, "test"), datetime.now(UTC))
         _, row_line, switch_line = capsys.readouterr().out.splitlines()
@@ -71,7 +65,7 @@ async def test_status_and_page_show_phases_and_a_waiting_switch(
     assert cloud.elb_instances("web") == {a, b}
 
 
-async def _has(found: Any, **wanted: object) -> bool:
-    """True when the awaited target entry ``found`` has the ``wanted`` fields."""
-    target = await found
+async def _has(session: aiohttp.ClientSession, **wanted: object) -> bool:
+    """True when `/status` has one target, with the ``wanted`` fields."""
+    (target,) = (await status_of(session))["targets"]
     return all(target[name] == value for name, value in wanted.items())
